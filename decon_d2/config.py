@@ -1,0 +1,28 @@
+"""``add_decon_config(cfg)``: every key this project adds to Detectron2's config.
+
+Keys are declared, each with a one-line comment, in one function per concern so that each lives
+next to the code that reads it:
+- ``INPUT.DECON.*``   two-view augmentation (``decon_d2/data/config.py``)
+- ``MODEL.DECON.*``   the DeCon meta-architecture, heads and losses (``decon_d2/modeling/config.py``)
+- ``SOLVER.*`` / ``DECON_ENGINE`` additions: optimiser and schedules (``decon_d2/engine/config.py``)
+"""
+import importlib
+
+_PARTS = (
+    ("decon_d2.data.config", "add_decon_input_config"),
+    ("decon_d2.modeling.config", "add_decon_model_config"),
+    ("decon_d2.engine.config", "add_decon_engine_config"),
+)
+
+
+def add_decon_config(cfg):
+    """Add all decon-d2 keys (with defaults) to a Detectron2 ``CfgNode``, in place."""
+    for module, func in _PARTS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:  # a real import error inside an existing module
+                raise
+            continue  # part not built yet
+        getattr(mod, func)(cfg)
+    return cfg

