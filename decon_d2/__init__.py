@@ -4,5 +4,6 @@ Importing this package registers everything the project adds to Detectron2's cat
 registries (data sets; later the meta-architecture, heads and backbones), as Detectron2 projects do.
 """
 from . import data  # noqa: F401  (registration of data sets)
+from . import modeling  # noqa: F401  (registration)
 
 __version__ = "0.1.0"

@@ -5,7 +5,7 @@ Listing uses ``os.scandir`` (no per-file ``stat`` or decoding), so 118k files ta
 """
 import os
 from pathlib import Path
-from typing import Callable, List, Optional, Union
+from typing import Callable, List, Optional, Sequence, Union
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
@@ -46,28 +46,55 @@ def check_root(root: Union[str, Path], name: str, hint: str = "") -> Path:
     return root
 
 
-def load_image_folder(root: Union[str, Path], name: str, hint: str = "") -> List[dict]:
-    files = list_images(check_root(root, name, hint))
+def check_roots(roots: Sequence[Union[str, Path]], name: str, hint: str = "") -> List[Path]:
+    """Like ``check_root`` for several folders; one error names every missing one."""
+    missing = [Path(r) for r in roots if not Path(r).is_dir()]
+    if len(missing) == 1:
+        check_root(missing[0], name, hint)
+    if missing:
+        raise DatasetNotFoundError(
+            f"data set '{name}': folders not found: "
+            + ", ".join(str(m.resolve()) for m in missing)
+            + f". Data sets are looked up under ${DATASETS_ENV} "
+            f"(now {os.environ.get(DATASETS_ENV, 'unset: datasets/')})"
+            + (f"; {hint}" if hint else ".")
+        )
+    return [Path(r) for r in roots]
+
+
+def load_image_folder(
+    root: Union[str, Path, Sequence[Union[str, Path]]], name: str, hint: str = ""
+) -> List[dict]:
+    """Records of every image under ``root`` (or under each of several roots, concatenated)."""
+    roots = [root] if isinstance(root, (str, Path)) else list(root)
+    files = [f for r in check_roots(roots, name, hint) for f in list_images(r)]
     if not files:
-        raise DatasetNotFoundError(f"data set '{name}': no images found under {Path(root).resolve()}")
+        where = ", ".join(str(Path(r).resolve()) for r in roots)
+        raise DatasetNotFoundError(f"data set '{name}': no images found under {where}")
     return [{"file_name": f, "image_id": i} for i, f in enumerate(files)]
+
+
+Root = Union[str, Path, Callable[[], Path]]
 
 
 def register_image_folder(
     name: str,
-    root: Union[str, Path, Callable[[], Path]],
+    root: Union[Root, Sequence[Root]],
     hint: str = "",
     prepare: Optional[Callable[[], object]] = None,
 ) -> None:
     """Register ``name`` as the images under ``root`` (a path, or a function giving one).
 
-    ``prepare`` runs first on every load (e.g. building the embedded demo data on first use).
-    Nothing touches the disk at registration time.
+    ``root`` may also be a list of such roots, whose images are concatenated in that order
+    (``image_id`` numbers them all). ``prepare`` runs first on every load (e.g. building the
+    embedded demo data on first use). Nothing touches the disk at registration time.
     """
+    roots = [root] if isinstance(root, (str, Path)) or callable(root) else list(root)
+
     def load() -> List[dict]:
         if prepare is not None:
             prepare()
-        return load_image_folder(root() if callable(root) else root, name, hint)
+        return load_image_folder([r() if callable(r) else r for r in roots], name, hint)
 
     DatasetCatalog.register(name, load)
     MetadataCatalog.get(name).set(evaluator_type="none", image_only=True)
