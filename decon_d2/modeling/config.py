@@ -1,0 +1,74 @@
+"""``add_decon_model_config(cfg)``: the ``MODEL.DECON.*`` keys of the DeCon meta-architecture.
+
+Only new keys are declared here. Standard Detectron2 keys a pre-training config must set
+(``MODEL.META_ARCHITECTURE: "DeCon"``, ImageNet RGB ``PIXEL_MEAN``/``PIXEL_STD``,
+``RESNETS.STRIDE_IN_1X1: False``, ``RESNETS.OUT_FEATURES: [res2..res5]``, ``BACKBONE.FREEZE_AT: 0``,
+``RESNETS.NORM``/``FPN.NORM: "SyncBN"``) belong in ``configs/*.yaml``; see ``docs/model.md``.
+"""
+from detectron2.config import CfgNode as CN
+
+
+def add_decon_model_config(cfg):
+    """Declare every ``MODEL.DECON.*`` key with its default, in place."""
+    _C = cfg
+    _C.MODEL.DECON = CN()
+    # Which DeCon variant: "encoder_only" (plain SlotCon, no decoder), "decon_sl" (FPN decoder,
+    # loss on p2 only) or "decon_ml" (FPN decoder, loss on p2..p5, channel dropout on the skips).
+    _C.MODEL.DECON.VARIANT = "decon_ml"
+    # alpha in L = alpha * L_enc + (1 - alpha) * mean_levels(L_dec). Forced to 1.0 for encoder_only;
+    # 1.0 is rejected when a decoder is built; 0.0 builds no encoder head (legal, paper §2.2).
+    _C.MODEL.DECON.ENCODER_LOSS_WEIGHT = 0.5
+    # Backbone feature the encoder head reads (the last ResNet stage).
+    _C.MODEL.DECON.ENCODER_IN_FEATURE = "res5"
+    # Dropout2d probability on the FPN lateral (skip) branches of res4, res3, res2.
+    # -1 = the variant's default: 0.5 for decon_ml, 0.0 for decon_sl.
+    _C.MODEL.DECON.SKIP_CHANNEL_DROPOUT = -1.0
+    # Whether the teacher decoder applies the skip dropout too (the authors' code: yes, it runs
+    # in training mode with independent masks).
+    _C.MODEL.DECON.TEACHER_DROPOUT = True
+    # Cost dial (issue 8, docs/benchmarks.md), off by default: the decoder levels that carry a
+    # loss, a non-empty subset of ["p2", "p3", "p4", "p5"] replacing the VARIANT's own (decon_sl:
+    # p2; decon_ml: p2..p5). [] = the variant's levels (faithful). Leaving out p2 removes the
+    # dominant cost (the p2 projector); the FPN then stops at the finest level used and the
+    # laterals below it are frozen at init (no gradient, no optimiser state, EMA keeps them equal).
+    _C.MODEL.DECON.DECODER_LEVELS = []
+
+    _C.MODEL.DECON.HEAD = CN()
+    # Name of the loss head in SSL_HEAD_REGISTRY (one instance on the encoder, one per level).
+    _C.MODEL.DECON.HEAD.NAME = "SlotConHead"
+
+    _C.MODEL.DECON.SLOTCON = CN()
+    # K, number of prototypes of the encoder head (256 for COCO, 2048 for ImageNet in SlotCon).
+    _C.MODEL.DECON.SLOTCON.NUM_PROTOTYPES = 256
+    # K of each decoder head; 0 = same as NUM_PROTOTYPES (the authors' default).
+    _C.MODEL.DECON.SLOTCON.NUM_PROTOTYPES_DEC = 0
+    # Hidden width of the encoder projector (1x1-conv MLP in -> hidden -> hidden -> out).
+    _C.MODEL.DECON.SLOTCON.PROJ_HIDDEN_DIM = 4096
+    # Hidden width of the decoder projectors; 0 = same as PROJ_HIDDEN_DIM (a cost dial: the p2
+    # projector dominates the FLOPs of DeCon).
+    _C.MODEL.DECON.SLOTCON.DEC_PROJ_HIDDEN_DIM = 0
+    # Activation checkpointing of the decoder projectors (memory dial, off by default): their
+    # 4096-channel hidden activations at p2 resolution dominate training memory; on, only the
+    # projector input is kept and the projector forward runs again during backward (same loss and
+    # gradients, norm running statistics updated once; costs about one extra projector forward).
+    _C.MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT = False
+    # Output width of the projectors = prototype and slot dimension.
+    _C.MODEL.DECON.SLOTCON.PROJ_OUT_DIM = 256
+    # Hidden width of the student-only slot predictor (MLP out -> hidden -> hidden -> out).
+    _C.MODEL.DECON.SLOTCON.PRED_HIDDEN_DIM = 4096
+    # Teacher temperature of the group loss; also the grouping attention temperature.
+    _C.MODEL.DECON.SLOTCON.TEACHER_TEMP = 0.07
+    # Student temperature of the group loss.
+    _C.MODEL.DECON.SLOTCON.STUDENT_TEMP = 0.1
+    # Temperature of the slot contrastive (InfoNCE) loss; the loss is also scaled by 2 * this.
+    _C.MODEL.DECON.SLOTCON.CONTRAST_TEMP = 0.2
+    # w_g of the encoder head: L = w_g * L_group + (1 - w_g) * L_contrast.
+    _C.MODEL.DECON.SLOTCON.GROUP_LOSS_WEIGHT = 0.5
+    # w_g of every decoder head.
+    _C.MODEL.DECON.SLOTCON.GROUP_LOSS_WEIGHT_DEC = 0.5
+    # EMA momentum of each head's center buffer (c <- m * c + (1 - m) * batch mean).
+    _C.MODEL.DECON.SLOTCON.CENTER_MOMENTUM = 0.9
+    # Norm of the projector and predictor hidden layers (resolved by modeling/norm.py, like the
+    # backbone's): "SyncBN" becomes "BN" in one process and naive sync BN on CPU multi-process.
+    _C.MODEL.DECON.SLOTCON.NORM = "SyncBN"
+    return cfg

@@ -1,0 +1,6 @@
+"""Self-supervised loss heads; importing this package registers them."""
+from .build import SSL_HEAD_REGISTRY, build_ssl_head
+from . import slotcon  # noqa: F401  (registration)
+from .slotcon import SlotConHead
+
+__all__ = ["SSL_HEAD_REGISTRY", "build_ssl_head", "SlotConHead"]

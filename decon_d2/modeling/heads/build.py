@@ -1,0 +1,37 @@
+"""``SSL_HEAD_REGISTRY`` and ``build_ssl_head``: interchangeable self-supervised loss heads.
+
+A leaf module (no model imports), so heads and the meta-architecture can both import it.
+"""
+from detectron2.utils.registry import Registry
+
+__all__ = ["SSL_HEAD_REGISTRY", "build_ssl_head"]
+
+SSL_HEAD_REGISTRY = Registry("SSL_HEAD")
+SSL_HEAD_REGISTRY.__doc__ = """
+Registry for self-supervised loss heads (SlotCon now, DenseCL later), selected by
+``cfg.MODEL.DECON.HEAD.NAME``. DeCon builds one instance on the encoder feature (res5) and one per
+decoder level in use, and mixes their losses with ``MODEL.DECON.ENCODER_LOSS_WEIGHT``.
+
+The registered object is called as ``obj(cfg, in_channels=C, is_decoder=bool)`` and must return
+an ``nn.Module`` (the *student* head) that provides:
+
+- ``make_teacher() -> nn.Module``: the teacher twin, a frozen module whose parameters have the
+  same names as the student's twin parameters (they are EMA-updated by name). Student-only parts
+  (predictors) and buffers owned by the student (centers, queues) are left out of it.
+- ``forward(student_feats, teacher_feats, teacher, boxes, flips) -> (losses, logs)``:
+  ``student_feats``/``teacher_feats`` are per-view lists of ``B x C x H x W`` maps from the
+  student and teacher backbones, ``teacher`` the twin, ``boxes`` per-view ``B x 4`` overlap boxes
+  and ``flips`` per-view ``B`` bools (docs/contracts.md). The head runs the teacher twin itself,
+  under ``no_grad``. ``losses`` maps part names to tensors that sum to this level's loss (each
+  already multiplied by its within-level weight); ``logs`` maps names to unweighted floats or
+  tensors for EventStorage. Buffers (e.g. a center) are updated at the end, in training only.
+
+Every parameter/buffer name of a head must contain ``projector``, ``predictor``, ``prototypes``
+or ``center`` (docs/contracts.md: the converter relies on it).
+"""
+
+
+def build_ssl_head(cfg, in_channels, is_decoder):
+    """Build the student head named by ``cfg.MODEL.DECON.HEAD.NAME`` for a C-channel feature."""
+    name = cfg.MODEL.DECON.HEAD.NAME
+    return SSL_HEAD_REGISTRY.get(name)(cfg, in_channels=in_channels, is_decoder=is_decoder)

@@ -1,0 +1,202 @@
+"""``DeCon``: the pre-training meta-architecture (student, frozen EMA teacher, loss heads).
+
+One loss head on the encoder feature (res5) and one per decoder level in use, mixed as
+L = a * L_enc + (1 - a) * mean over levels of L_dec (method.md §2.2). Variants:
+
+=============  ====================  =====================  =========================
+VARIANT        backbone              decoder loss levels    skip dropout (default)
+=============  ====================  =====================  =========================
+encoder_only   ResNet (bottom_up)    none (a forced to 1)   n/a
+decon_sl       ResNet + FPN          p2                     0.0
+decon_ml       ResNet + FPN          p2, p3, p4, p5         0.5 on res4/res3/res2 skips
+=============  ====================  =====================  =========================
+
+Each view goes separately through each network, so norm statistics are per view, as in the
+authors' code. The EMA schedule lives in the engine: a hook calls ``momentum_update(m)`` once per
+optimiser step with m a pure function of the iteration (the authors' code advances it twice
+per step with a decoder: a bug not reproduced).
+"""
+import copy
+import logging
+
+import torch
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY
+from torch import nn
+
+from .backbone import build_decon_backbone
+from .events import put_scalars
+from .heads import build_ssl_head
+from .teacher import copy_, ema_update_, paired_tensors
+
+__all__ = ["DeCon", "VARIANT_LEVELS"]
+
+logger = logging.getLogger(__name__)
+
+#: decoder levels that carry a loss, per variant
+VARIANT_LEVELS = {"encoder_only": (), "decon_sl": ("p2",), "decon_ml": ("p2", "p3", "p4", "p5")}
+#: skip-branch Dropout2d probability when MODEL.DECON.SKIP_CHANNEL_DROPOUT < 0
+VARIANT_DROPOUT = {"encoder_only": 0.0, "decon_sl": 0.0, "decon_ml": 0.5}
+
+
+class _Branch(nn.Module):
+    """A student or teacher: ``backbone`` (Detectron2 names) and ``heads`` (one per level)."""
+
+    def __init__(self, backbone, heads):
+        super().__init__()
+        self.backbone = backbone
+        self.heads = nn.ModuleDict(heads)
+
+
+def _decoder_levels(variant, override):
+    """The variant's loss levels, or the ``MODEL.DECON.DECODER_LEVELS`` cost dial when set."""
+    levels = VARIANT_LEVELS[variant]
+    if not override:
+        return levels
+    if not levels:
+        raise ValueError("MODEL.DECON.DECODER_LEVELS needs a decoder; VARIANT is encoder_only.")
+    allowed = VARIANT_LEVELS["decon_ml"]
+    if len(set(override)) != len(override) or not set(override) <= set(allowed):
+        raise ValueError(f"MODEL.DECON.DECODER_LEVELS must be distinct levels of {list(allowed)}, "
+                         f"got {list(override)}")
+    return tuple(f for f in allowed if f in override)
+
+
+@META_ARCH_REGISTRY.register()
+class DeCon(nn.Module):
+    """DeCon / SlotCon pre-training model.
+
+    Args:
+        backbone: student backbone returning the encoder feature and the decoder levels.
+        heads (dict[str, nn.Module]): student loss heads keyed by the feature they read.
+        encoder_in_feature (str): key of the encoder head ("res5").
+        encoder_loss_weight (float): a.
+        teacher_dropout (bool): the teacher decoder keeps the skip dropout.
+        pixel_mean, pixel_std: RGB normalisation of the uint8 views.
+        variant (str): recorded for checkpoints (``decon_meta``).
+    """
+
+    @configurable
+    def __init__(self, *, backbone, heads, encoder_in_feature, encoder_loss_weight,
+                 teacher_dropout, pixel_mean, pixel_std, variant="decon_ml"):
+        super().__init__()
+        self.variant = variant
+        self.encoder_in_feature = encoder_in_feature
+        self.decoder_levels = [k for k in heads if k != encoder_in_feature]
+        self.encoder_loss_weight = float(encoder_loss_weight)
+        self.student = _Branch(backbone, heads)
+        self.teacher = _Branch(
+            copy.deepcopy(backbone), {k: h.make_teacher() for k, h in heads.items()}
+        ).requires_grad_(False)
+        if not teacher_dropout and hasattr(self.teacher.backbone, "set_skip_dropout"):
+            self.teacher.backbone.set_skip_dropout(0.0)
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+        self._pairs = None
+
+    @classmethod
+    def from_config(cls, cfg):
+        d = cfg.MODEL.DECON
+        if d.VARIANT not in VARIANT_LEVELS:
+            raise ValueError(f"MODEL.DECON.VARIANT must be one of {list(VARIANT_LEVELS)}, "
+                             f"got {d.VARIANT!r}")
+        levels = _decoder_levels(d.VARIANT, d.DECODER_LEVELS)
+        a = float(d.ENCODER_LOSS_WEIGHT)
+        p = VARIANT_DROPOUT[d.VARIANT] if d.SKIP_CHANNEL_DROPOUT < 0 else d.SKIP_CHANNEL_DROPOUT
+        if not levels:
+            if a != 1.0:
+                logger.info("VARIANT encoder_only: ENCODER_LOSS_WEIGHT %s -> 1.0 (no decoder).", a)
+            a = 1.0
+            if p > 0:
+                raise ValueError("MODEL.DECON.SKIP_CHANNEL_DROPOUT > 0 needs a decoder; "
+                                 "VARIANT is encoder_only.")
+        elif not 0.0 <= a < 1.0:
+            raise ValueError(f"MODEL.DECON.ENCODER_LOSS_WEIGHT must be in [0, 1) with a decoder "
+                             f"(VARIANT {d.VARIANT}); got {a}. Use VARIANT encoder_only for a = 1.")
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"MODEL.DECON.SKIP_CHANNEL_DROPOUT must be in [0, 1), got {p}")
+        backbone = build_decon_backbone(cfg, out_levels=list(levels), skip_dropout=p)
+        shapes = backbone.output_shape()
+        enc = d.ENCODER_IN_FEATURE
+        if enc not in shapes:
+            raise ValueError(f"MODEL.DECON.ENCODER_IN_FEATURE {enc!r} is not a backbone output "
+                             f"({sorted(shapes)}); add it to MODEL.RESNETS.OUT_FEATURES.")
+        heads = {}
+        if a > 0:
+            heads[enc] = build_ssl_head(cfg, shapes[enc].channels, is_decoder=False)
+        for level in levels:
+            heads[level] = build_ssl_head(cfg, shapes[level].channels, is_decoder=True)
+        return {
+            "backbone": backbone,
+            "heads": heads,
+            "encoder_in_feature": enc,
+            "encoder_loss_weight": a,
+            "teacher_dropout": d.TEACHER_DROPOUT,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+            "variant": d.VARIANT,
+        }
+
+    @property
+    def device(self):
+        return self.pixel_mean.device
+
+    def _apply(self, fn, *args, **kwargs):
+        self._pairs = None  # parameters may be replaced by .to()/.half(): re-pair lazily
+        return super()._apply(fn, *args, **kwargs)
+
+    def _views(self, batched_inputs):
+        """Normalised view tensors, overlap boxes and flip flags, per view, on the model device."""
+        views, boxes, flips = [], [], []
+        for v in ("1", "2"):
+            x = torch.stack([s["view" + v] for s in batched_inputs]).to(self.device)
+            views.append((x.to(self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std)
+            boxes.append(torch.stack([torch.as_tensor(s["box" + v]) for s in batched_inputs])
+                         .to(self.device, self.pixel_mean.dtype))
+            flips.append(torch.tensor([bool(s["flip" + v]) for s in batched_inputs],
+                                      device=self.device))
+        return views, boxes, flips
+
+    def forward(self, batched_inputs):
+        """Weighted losses ``loss_{enc,dec}_{group,contrast}`` summing to the total loss.
+
+        Unweighted parts go to EventStorage as ``decon/<feature>_<part>``. In eval mode the same
+        losses are computed with running norm statistics and the centers are not updated.
+        """
+        views, boxes, flips = self._views(batched_inputs)
+        s_feats = [self.student.backbone(x) for x in views]
+        with torch.no_grad():
+            t_feats = [self.teacher.backbone(x) for x in views]
+
+        losses, logs = {}, {}
+        a, n_dec = self.encoder_loss_weight, max(len(self.decoder_levels), 1)
+        for name, head in self.student.heads.items():
+            is_enc = name == self.encoder_in_feature
+            weight, prefix = (a, "enc") if is_enc else ((1.0 - a) / n_dec, "dec")
+            parts, log = head([f[name] for f in s_feats], [f[name] for f in t_feats],
+                              self.teacher.heads[name], boxes, flips)
+            for k, v in parts.items():
+                key = f"loss_{prefix}_{k}"
+                losses[key] = losses.get(key, 0.0) + weight * v
+            logs.update({f"decon/{name}_{k}": v for k, v in log.items()})
+        logs["decon/contrast_skipped"] = sum(
+            v for k, v in logs.items() if k.endswith("_contrast_skipped"))
+        put_scalars(**logs)
+        return losses
+
+    def _ema_pairs(self):
+        if self._pairs is None:
+            self._pairs = paired_tensors(self.teacher, self.student)
+        return self._pairs
+
+    @torch.no_grad()
+    def momentum_update(self, m):
+        """teacher <- m * teacher + (1 - m) * student over all twin parameters (fused ops)."""
+        ema_update_(*self._ema_pairs(), float(m))
+
+    @torch.no_grad()
+    def copy_student_to_teacher(self):
+        """Exact copy of the student's twin parameters and buffers (norm statistics) to the
+        teacher: the starting point of a fresh run."""
+        copy_(*self._ema_pairs())
+        copy_(*paired_tensors(self.teacher, self.student, kind="buffers"))

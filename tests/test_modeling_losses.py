@@ -1,0 +1,276 @@
+"""SlotCon loss pieces against independent, loop-based formulas (method.md §2.1, §2.2b).
+
+Everything runs in float64 on tiny random tensors, so agreement is checked to 1e-9.
+"""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from decon_d2.modeling.heads.slotcon import SlotConHead
+from decon_d2.modeling.heads.slotcon_ops import (
+    align_scores,
+    presence,
+    self_distillation,
+    semantic_grouping,
+    slot_contrast,
+)
+from decon_d2.modeling.mlp import SlotPredictor
+
+TOL = dict(rtol=1e-9, atol=1e-9)
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    """float64 for this module only (the default dtype is process-global)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+# ----------------------------------------------------------------------------- references
+def ref_grouping(z, protos, temp, eps=1e-6):
+    b, d, h, w = z.shape
+    k = protos.shape[0]
+    scores = torch.zeros(b, k, h, w)
+    for bi in range(b):
+        for y in range(h):
+            for x in range(w):
+                v = z[bi, :, y, x]
+                for ki in range(k):
+                    p = protos[ki]
+                    scores[bi, ki, y, x] = (p @ v) / (p.norm() * v.norm())
+    slots = torch.zeros(b, k, d)
+    for bi in range(b):
+        e = torch.exp(scores[bi] / temp)
+        attn = e / e.sum(0, keepdim=True) + eps  # softmax over prototypes
+        for ki in range(k):
+            wsum = attn[ki].sum()
+            slots[bi, ki] = (z[bi] * attn[ki]).sum(dim=(1, 2)) / wsum
+    return slots, scores
+
+
+def ref_bilinear(m, y, x):
+    """Bilinear sample of a C x H x W map at continuous (y, x), torchvision's border rules."""
+    _, h, w = m.shape
+    if y < -1.0 or y > h or x < -1.0 or x > w:
+        return torch.zeros(m.shape[0])
+    y, x = max(y, 0.0), max(x, 0.0)
+    y0, x0 = int(math.floor(y)), int(math.floor(x))
+    if y0 >= h - 1:
+        y0 = y1 = h - 1
+        y = float(y0)
+    else:
+        y1 = y0 + 1
+    if x0 >= w - 1:
+        x0 = x1 = w - 1
+        x = float(x0)
+    else:
+        x1 = x0 + 1
+    ly, lx = y - y0, x - x0
+    return ((1 - ly) * (1 - lx) * m[:, y0, x0] + (1 - ly) * lx * m[:, y0, x1]
+            + ly * (1 - lx) * m[:, y1, x0] + ly * lx * m[:, y1, x1])
+
+
+def ref_align(scores, boxes, flips):
+    """Crop to the box (one bilinear sample per output cell), resize to H x W, undo the flip."""
+    b, k, h, w = scores.shape
+    out = torch.zeros_like(scores)
+    for bi in range(b):
+        x1, y1, x2, y2 = (boxes[bi] * torch.tensor([w, h, w, h])).tolist()
+        bw, bh = (x2 - x1) / w, (y2 - y1) / h
+        for yy in range(h):
+            for xx in range(w):
+                if bw <= 0 or bh <= 0:
+                    continue  # empty box: RoIAlign gives zeros
+                sy = y1 - 0.5 + (yy + 0.5) * bh
+                sx = x1 - 0.5 + (xx + 0.5) * bw
+                out[bi, :, yy, xx] = ref_bilinear(scores[bi], sy, sx)
+        if flips[bi]:
+            out[bi] = out[bi].flip(-1)
+    return out
+
+
+def ref_self_distill(s, t, c, ts, tt):
+    b, k, h, w = s.shape
+    total, n = 0.0, 0
+    for bi in range(b):
+        for y in range(h):
+            for x in range(w):
+                sv, tv = s[bi, :, y, x], t[bi, :, y, x]
+                pt = torch.exp((tv - c[0]) / tt)
+                pt = pt / pt.sum()
+                ls = sv / ts - torch.log(torch.exp(sv / ts).sum())
+                total += float(-(pt * ls).sum())
+                n += 1
+    return total / n
+
+
+def ref_contrast(q_slots, k_slots, q_scores, k_scores, predictor, temp):
+    b, k, d = q_slots.shape
+    present = lambda a, bi, ki: bool((a[bi].flatten(1).argmax(0) == ki).any())  # noqa: E731
+    queries, qpos = [], []
+    for bi in range(b):
+        for ki in range(k):
+            if present(q_scores, bi, ki) and present(k_scores, bi, ki):
+                queries.append(q_slots[bi, ki])
+                qpos.append((bi, ki))
+    keys, kpos = [], []
+    for bi in range(b):
+        for ki in range(k):
+            if present(k_scores, bi, ki):
+                v = k_slots[bi, ki]
+                keys.append(v / v.norm())
+                kpos.append((bi, ki))
+    with torch.no_grad():
+        preds = predictor(torch.stack(queries))
+    total = 0.0
+    for i, pos in enumerate(qpos):
+        p = preds[i] / preds[i].norm()
+        logits = torch.stack([p @ key for key in keys]) / temp
+        j = kpos.index(pos)
+        total += (torch.log(torch.exp(logits).sum()) - logits[j]).item()
+    return total / len(queries) * 2 * temp
+
+
+# ----------------------------------------------------------------------------- tests
+def test_grouping_matches_formula():
+    g = torch.Generator().manual_seed(0)
+    z, protos = torch.randn(2, 5, 3, 4, generator=g), torch.randn(6, 5, generator=g)
+    slots, scores = semantic_grouping(z, protos, 0.07)
+    r_slots, r_scores = ref_grouping(z, protos, 0.07)
+    torch.testing.assert_close(scores, r_scores, **TOL)
+    torch.testing.assert_close(slots, r_slots, **TOL)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_align_matches_formula(flip):
+    g = torch.Generator().manual_seed(1)
+    scores = torch.randn(2, 3, 6, 5, generator=g)
+    boxes = torch.tensor([[0.1, 0.2, 0.7, 0.9], [0.3, 0.0, 1.0, 0.5]])
+    flips = torch.tensor([flip, not flip])
+    torch.testing.assert_close(align_scores(scores, boxes, flips),
+                               ref_align(scores, boxes, flips), **TOL)
+
+
+def test_identical_views_align_equal():
+    scores = torch.randn(2, 4, 7, 7)
+    boxes = torch.tensor([[0.2, 0.1, 0.9, 0.8], [0.0, 0.0, 1.0, 1.0]])
+    flips = torch.tensor([False, True])
+    a1 = align_scores(scores, boxes, flips)
+    a2 = align_scores(scores.clone(), boxes.clone(), flips.clone())
+    torch.testing.assert_close(a1, a2, rtol=0, atol=0)
+    # The whole view, unflipped, is its own overlap: alignment is the identity.
+    full = align_scores(scores, torch.tensor([[0.0, 0.0, 1.0, 1.0]] * 2), torch.tensor([False] * 2))
+    torch.testing.assert_close(full, scores, **TOL)
+
+
+def test_flipped_view_aligns_to_unflipped():
+    """View 2 is view 1 mirrored; its box is the mirrored box. Aligned maps must agree."""
+    m = torch.randn(2, 4, 8, 6)
+    box = torch.tensor([[0.1, 0.25, 0.6, 0.9], [0.35, 0.0, 0.95, 0.55]])
+    mirrored = torch.stack([1 - box[:, 2], box[:, 1], 1 - box[:, 0], box[:, 3]], dim=1)
+    a1 = align_scores(m, box, torch.tensor([False, False]))
+    a2 = align_scores(m.flip(-1), mirrored, torch.tensor([True, True]))
+    torch.testing.assert_close(a1, a2, **TOL)
+
+
+def test_self_distillation_matches_formula():
+    g = torch.Generator().manual_seed(2)
+    s, t = torch.randn(2, 5, 3, 3, generator=g), torch.randn(2, 5, 3, 3, generator=g)
+    c = torch.randn(1, 5, generator=g) * 0.1
+    got = self_distillation(s, t, c, 0.1, 0.07)
+    assert got.item() == pytest.approx(ref_self_distill(s, t, c, 0.1, 0.07), rel=1e-9)
+
+
+def test_non_overlapping_crops_give_zero_maps_and_log_k():
+    scores = torch.randn(2, 8, 4, 4)
+    no_overlap = torch.tensor([[0.7, 0.2, 0.3, 0.8]] * 2)  # x2 < x1
+    aligned = align_scores(scores, no_overlap, torch.tensor([False, True]))
+    assert torch.count_nonzero(aligned) == 0
+    sd = self_distillation(aligned, torch.randn(2, 8, 4, 4), torch.zeros(1, 8), 0.1, 0.07)
+    assert sd.item() == pytest.approx(math.log(8), rel=1e-12)
+
+
+def _slots_and_scores(seed, b=3, k=6, d=5, hw=3):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(b, k, d, generator=g), torch.randn(b, k, d, generator=g),
+            torch.randn(b, k, hw, hw, generator=g), torch.randn(b, k, hw, hw, generator=g))
+
+
+def test_contrast_matches_formula():
+    q, kk, sq, sk = _slots_and_scores(3)
+    pred = nn.Linear(5, 5)
+    got, skipped = slot_contrast(q, kk, presence(sq), presence(sk), pred, 0.2)
+    assert not skipped
+    assert got.item() == pytest.approx(ref_contrast(q, kk, sq, sk, pred, 0.2), rel=1e-9)
+
+
+def test_contrast_predictor_norm_sees_only_selected_queries():
+    """With a BatchNorm predictor the result equals the formula applied to the selected rows."""
+    q, kk, sq, sk = _slots_and_scores(4, b=4, hw=4)
+    pred = SlotPredictor(5, 7, 5, "BN").train()
+    seen = []
+    pred.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    got, _ = slot_contrast(q, kk, presence(sq), presence(sk), pred, 0.2)
+    n_sel = int((presence(sq) & presence(sk)).sum())
+    assert seen == [n_sel] and n_sel < q.shape[0] * q.shape[1]
+    assert got.item() == pytest.approx(ref_contrast(q, kk, sq, sk, pred, 0.2), rel=1e-9)
+
+
+@pytest.mark.parametrize("survivors", [0, 1])
+def test_contrast_with_fewer_than_two_queries_is_a_connected_zero(survivors):
+    q, kk, sq, sk = _slots_and_scores(5, b=1, k=4, hw=1)  # 1 pixel: one present prototype
+    q.requires_grad_(True)
+    pred = SlotPredictor(5, 7, 5, "BN").train()  # BatchNorm would raise on a single row
+    qp, kp = presence(sq), presence(sk)
+    if survivors == 0:
+        kp = ~qp & torch.ones_like(qp)  # teacher present exactly where the student is not
+    else:
+        kp = qp.clone()
+    assert int((qp & kp).sum()) == survivors
+    loss, skipped = slot_contrast(q, kk, qp, kp, pred, 0.2)
+    assert skipped and loss.item() == 0.0 and torch.isfinite(loss)
+    loss.backward()
+    assert q.grad is not None and all(p.grad is not None for p in pred.parameters())
+
+
+def test_head_forward_matches_composed_formulas():
+    torch.manual_seed(0)
+    head = SlotConHead(in_channels=6, proj_hidden_dim=8, out_dim=5, pred_hidden_dim=8,
+                       num_prototypes=4, teacher_temp=0.07, student_temp=0.1, contrast_temp=0.2,
+                       group_loss_weight=0.3, center_momentum=0.9, norm="BN", pred_norm="BN")
+    head.center.normal_(0, 0.05)
+    center0 = head.center.clone()
+    teacher = head.make_teacher()
+    with torch.no_grad():  # make the twin differ from the student
+        for p in teacher.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    g = torch.Generator().manual_seed(9)
+    xs = [torch.randn(3, 6, 4, 4, generator=g) for _ in range(2)]
+    ys = [torch.randn(3, 6, 4, 4, generator=g) for _ in range(2)]
+    boxes = [torch.tensor([[0.1, 0.1, 0.9, 0.8]] * 3), torch.tensor([[0.0, 0.2, 0.7, 1.0]] * 3)]
+    flips = [torch.tensor([True, False, True]), torch.tensor([False, False, True])]
+
+    ref = {}
+    with torch.no_grad():
+        s = [ref_grouping(head.projector(x), head.prototypes.weight, 0.07) for x in xs]
+        t = [ref_grouping(teacher.projector(y), teacher.prototypes.weight, 0.07) for y in ys]
+        sa = [ref_align(s[i][1], boxes[i], flips[i]) for i in (0, 1)]
+        ta = [ref_align(t[i][1], boxes[i], flips[i]) for i in (0, 1)]
+        ref["group"] = sum(ref_self_distill(sa[i], ta[1 - i], center0, 0.1, 0.07) for i in (0, 1))
+        ref["contrast"] = sum(ref_contrast(s[i][0], t[1 - i][0], s[i][1], t[1 - i][1],
+                                           head.predictor, 0.2) for i in (0, 1))
+        raw_t = torch.cat([t[0][1], t[1][1]])
+        ref_center = 0.9 * center0 + 0.1 * raw_t.mean(dim=(0, 2, 3))[None]
+
+    losses, logs = head(xs, ys, teacher, boxes, flips)
+    assert logs["group"].item() == pytest.approx(ref["group"], rel=1e-9)
+    assert logs["contrast"].item() == pytest.approx(ref["contrast"], rel=1e-9)
+    assert losses["group"].item() == pytest.approx(0.3 * ref["group"], rel=1e-9)
+    assert losses["contrast"].item() == pytest.approx(0.7 * ref["contrast"], rel=1e-9)
+    torch.testing.assert_close(head.center, ref_center, **TOL)
+    assert not hasattr(teacher, "predictor") and "center" not in dict(teacher.named_buffers())
