@@ -1,0 +1,149 @@
+"""CLI: ``python -m decon_d2.convert INPUT OUTPUT.pkl`` (console script ``decon-convert``).
+
+Order of work, so that a failure never leaves a file behind: read and convert in memory (errors
+stop here), write the pickle to a temporary file beside OUTPUT, check the fine-tune config's
+input conventions, verify by loading and comparing features, then ``os.replace`` the pickle and
+its report JSON into place. Exit status: 0 written; 1 conversion or verification failed
+(nothing written); 2 bad command line (nothing written).
+"""
+import argparse
+import logging
+import os
+import sys
+
+from . import rules
+from .core import convert_to_d2
+from .formats import ConversionError, atomic_write_text, detect_layout, load_source, write_pkl_tmp
+from .verify import check_conventions, find_pretrain_config, verify
+
+__all__ = ["main", "build_parser", "report_path"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m decon_d2.convert",
+        description="Convert a DeCon/SlotCon pre-training checkpoint (or a torchvision ResNet-50) "
+                    "into a Detectron2 Mask R-CNN R50-FPN .pkl, with a report.",
+    )
+    p.add_argument("input", help="our checkpoint (.pth), the authors'/SlotCon one, or a "
+                                 "torchvision ResNet-50 state dict")
+    p.add_argument("output", help="output .pkl; the report goes beside it as <name>.report.json")
+    p.add_argument("--branch", choices=("teacher", "student"), default="teacher",
+                   help="network to export (default: teacher, as SlotCon/DeCon)")
+    p.add_argument("--encoder-only", action="store_true",
+                   help="export the ResNet only, even if the checkpoint has an FPN decoder")
+    p.add_argument("--config", metavar="FINETUNE_YAML",
+                   help="fine-tune config to check against and to verify with (default: "
+                        "model-zoo Base-RCNN-FPN + Mask R-CNN R50-FPN SSL overlay, built in code)")
+    p.add_argument("--pretrain-config", metavar="YAML",
+                   help="pre-training config of our checkpoint, to build the whole DeCon model "
+                        "as the verification reference (default: config.yaml beside INPUT)")
+    p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
+                   help="load the output into Mask R-CNN and compare features with the "
+                        "pre-training network (default: on for our checkpoints)")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="write the output even if keys are missing/unknown; the report and "
+                        "metadata mark it partial")
+    p.add_argument("--unsafe-load", action="store_true",
+                   help="torch.load with weights_only=False (trusted files only)")
+    return p
+
+
+def report_path(output: str) -> str:
+    return output[: -len(".pkl")] + ".report.json"
+
+
+def _usage_error(msg: str) -> int:
+    print(f"decon-convert: error: {msg}; nothing written", file=sys.stderr)
+    return 2
+
+
+def _load_finetune_cfg(path):
+    from detectron2.config import get_cfg
+
+    from ..config import add_decon_config
+
+    cfg = add_decon_config(get_cfg())
+    cfg.merge_from_file(path)
+    return cfg
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    inp, out = args.input, args.output
+    if not out.endswith(".pkl"):
+        return _usage_error(f"OUTPUT {out!r} must end with .pkl (Detectron2 reads other suffixes "
+                            "with torch.load and would not take the file as written)")
+    if not os.path.isfile(inp):
+        return _usage_error(f"INPUT {inp!r} is not a file")
+    if os.path.abspath(inp) == os.path.abspath(out) or (
+            os.path.exists(out) and os.path.samefile(inp, out)):
+        return _usage_error("OUTPUT is the INPUT file; refusing to overwrite the checkpoint")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        return _usage_error(f"folder of OUTPUT {out!r} does not exist")
+    if args.config and not os.path.isfile(args.config):
+        return _usage_error(f"--config {args.config!r} is not a file")
+    if args.pretrain_config and not os.path.isfile(args.pretrain_config):
+        return _usage_error(f"--pretrain-config {args.pretrain_config!r} is not a file")
+    try:
+        return _run(args)
+    except ConversionError as e:
+        if e.report is not None:
+            print(e.report.format_table())
+        errors = e.report.errors if e.report is not None and e.report.errors else [str(e)]
+        print("decon-convert: FAILED:\n" + "\n".join(f"  - {m}" for m in errors)
+              + "\nnothing written", file=sys.stderr)
+        return 1
+
+
+def _run(args) -> int:
+    inp, out = args.input, args.output
+    source = load_source(inp, unsafe_load=args.unsafe_load)
+    layout, _ = detect_layout(source.state_dict)
+    meta = {**source.meta, "iteration": source.iteration, "epoch": source.epoch}
+    if args.config:
+        cfg = _load_finetune_cfg(args.config)
+    else:
+        cfg = rules.default_finetune_cfg(
+            meta.get("pixel_mean"), meta.get("pixel_std"), meta.get("input_format", "RGB"),
+            meta.get("stride_in_1x1", False))
+    d2_state, report = convert_to_d2(
+        source.state_dict,
+        branch=args.branch,
+        include_decoder=False if args.encoder_only else None,
+        allow_partial=args.allow_partial,
+        target=rules.target_shapes(cfg),
+        meta=meta,
+    )
+    report.meta.update(source_file=os.path.basename(inp), source_sha256=source.sha256)
+
+    errors, warnings = check_conventions(cfg, report.meta, report.include_decoder)
+    report.warnings.extend(warnings)
+    if errors:
+        report.errors.extend(errors)
+        raise ConversionError("the fine-tune config does not match the checkpoint's input "
+                              "conventions", report)
+    do_verify = args.verify if args.verify is not None else layout == "ours"
+    tmp = write_pkl_tmp(out, d2_state, report.meta)
+    try:
+        if do_verify:
+            pretrain_cfg = None
+            if layout == "ours":
+                pretrain_cfg = find_pretrain_config(inp, args.pretrain_config)
+            report.verification = verify(tmp, cfg, report, source.state_dict, pretrain_cfg)
+            if not report.verification["passed"]:
+                report.errors.extend(report.verification["errors"])
+                raise ConversionError("verification failed", report)
+        atomic_write_text(report_path(out), report.to_json())
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    print(report.format_table())
+    print(f"wrote {out} ({len(d2_state)} tensors) and {report_path(out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""``convert_to_d2``: a pre-training state dict in, a Detectron2 Mask R-CNN R50-FPN state dict and
+a :class:`ConversionReport` out. Pure: no files, no printing.
+
+What is exported (method.md §4.2, project decision 5): the **teacher** encoder, plus the teacher
+FPN when the checkpoint has one (DeCon-SL/-ML), as SlotCon and the DeCon authors do; the EMA
+teacher is the better network (DINO's published backbone is its teacher too). ``branch="student"``
+exports the student instead (MoCo/DenseCL convention); ``include_decoder=False`` exports the
+encoder only (SlotCon-style transfer, and the decoder ablation).
+
+Every source key ends up converted, dropped with a reason, or is an error; every target key is
+provided or listed as left for fine-tuning. Anything that would make Detectron2 silently start
+from random weights is an error (user_needs.md §3, "Conversion"):
+zero matches, a missing encoder key, a missing FPN lateral or p2 output conv when the decoder is
+exported, a shape mismatch, an unknown key, or a branch the checkpoint does not hold.
+``allow_partial=True`` turns the errors into a report marked ``partial``.
+"""
+import re
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import numpy as np
+import torch
+
+from . import rules
+from .formats import ConversionError, classify, detect_layout
+from .report import ConversionReport
+
+__all__ = ["convert_to_d2", "CONVERTER_VERSION"]
+
+# Bump when the output (keys, metadata) changes meaning.
+CONVERTER_VERSION = "1"
+
+_MAX_LISTED = 8
+
+
+def _listing(keys) -> str:
+    keys = sorted(keys)
+    more = f" ... (+{len(keys) - _MAX_LISTED} more)" if len(keys) > _MAX_LISTED else ""
+    return ", ".join(keys[:_MAX_LISTED]) + more
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    t = t.detach().cpu()
+    if t.dtype in (torch.float16, torch.bfloat16):
+        t = t.float()
+    return t.numpy().copy()
+
+
+def _infer_variant(layout: str, decoder_names, dropped) -> str:
+    if layout == "torchvision":
+        return "torchvision"
+    outputs = {int(m.group(1)) for n in decoder_names if (m := re.match(r"fpn_output(\d)", n))}
+    if not decoder_names:
+        if any("FCN decoder" in r for r in dropped):
+            return "decon_fcn"  # the authors' single-level FCN decoder (method.md §1.3)
+        return "encoder_only"
+    return "decon_ml" if outputs >= {3, 4, 5} else "decon_sl"
+
+
+def _conventions(layout: str, meta: Mapping[str, Any], report: ConversionReport) -> Dict[str, Any]:
+    """Input conventions of the pre-training (what the fine-tune config must reproduce)."""
+    known = {
+        "input_format": "RGB",
+        "pixel_mean": list(rules.IMAGENET_PIXEL_MEAN),
+        "pixel_std": list(rules.IMAGENET_PIXEL_STD),
+        "stride_in_1x1": False,
+        "norm": {"ours": "SyncBN", "authors": "SyncBN", "torchvision": "BN"}[layout],
+        "fpn_norm": "SyncBN" if layout != "torchvision" else None,
+    }
+    if layout != "ours":
+        return known  # torchvision-layout ResNets: RGB, ImageNet statistics, stride in the 3x3
+    missing = [k for k in known if k not in meta]
+    if missing:
+        report.warnings.append(
+            f"checkpoint has no decon_meta entry for {missing}; assuming the project's "
+            "conventions (RGB, ImageNet mean/std, STRIDE_IN_1X1 False, SyncBN)"
+        )
+    return {k: meta.get(k, v) for k, v in known.items()}
+
+
+def convert_to_d2(
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    branch: str = "teacher",
+    include_decoder: Optional[bool] = None,
+    allow_partial: bool = False,
+    target: Optional[Mapping[str, Tuple[int, ...]]] = None,
+    meta: Optional[Mapping[str, Any]] = None,
+) -> Tuple[Dict[str, np.ndarray], ConversionReport]:
+    """Convert a pre-training state dict into Mask R-CNN R50-FPN names.
+
+    Args:
+        state_dict: our DeCon model state dict, the authors'/SlotCon ``model`` dict, or a
+            torchvision ResNet-50 state dict (a DDP ``module.`` prefix is accepted).
+        branch: "teacher" (default) or "student"; ignored for torchvision state dicts.
+        include_decoder: export the FPN too; None = whenever the checkpoint has one.
+        allow_partial: return what converted instead of raising on errors.
+        target: ``{name: shape}`` of the target model; default: the Mask R-CNN R50-FPN of
+            :func:`rules.default_finetune_cfg`.
+        meta: the checkpoint's ``decon_meta`` (and ``iteration``/``epoch``), copied into the
+            output metadata.
+
+    Returns:
+        ``({Detectron2 name: numpy array}, report)``.
+
+    Raises:
+        ConversionError: on any error listed in the module docstring, unless ``allow_partial``.
+    """
+    if branch not in ("teacher", "student"):
+        raise ValueError(f"branch must be 'teacher' or 'student', got {branch!r}")
+    meta = dict(meta or {})
+    if target is None:
+        target = rules.target_shapes(rules.default_finetune_cfg())
+    layout, sd = detect_layout(state_dict)
+    report = ConversionReport(layout=layout, branch=None if layout == "torchvision" else branch)
+    if layout is None:
+        report.errors.append(
+            "zero matches: no key looks like a decon-d2 checkpoint (teacher.backbone.*), the "
+            "authors'/SlotCon layout (module.encoder_k.*) or a torchvision ResNet (layer1.*); "
+            f"first keys: {_listing(list(sd)[:_MAX_LISTED])}"
+        )
+        raise ConversionError(report.errors[0], report)
+
+    encoder: Dict[str, str] = {}  # d2 name -> source key
+    decoder: Dict[str, str] = {}
+    unknown, other_branch = [], []
+    for key in sd:
+        action = classify(layout, key, branch)
+        if action.kind == "encoder":
+            encoder[rules.BOTTOM_UP + action.name] = key
+        elif action.kind == "decoder":
+            decoder["backbone." + action.name] = key
+        elif action.kind == "other_branch":
+            other_branch.append(key)
+            report.add_dropped(f"other branch ({action.name}); exporting the {branch}", key)
+        elif action.kind == "drop":
+            report.add_dropped(action.name, key)
+        else:
+            unknown.append(key)
+
+    if include_decoder is None:
+        include_decoder = bool(decoder)
+    report.include_decoder = include_decoder
+    report.variant = meta.get("variant") or _infer_variant(
+        layout, {n[len("backbone."):] for n in decoder}, report.dropped)
+    if layout == "ours" and meta.get("variant"):
+        inferred = _infer_variant(layout, {n[len("backbone."):] for n in decoder}, report.dropped)
+        if inferred != meta["variant"]:
+            report.warnings.append(f"decon_meta says variant {meta['variant']!r}, the keys "
+                                   f"look like {inferred!r}")
+    if include_decoder and not decoder:
+        report.errors.append(f"FPN decoder requested but the checkpoint has no {branch} FPN keys "
+                             "(use --encoder-only)")
+    if not include_decoder:
+        for name, key in decoder.items():
+            report.add_dropped("FPN decoder not exported (encoder only)", key)
+        decoder = {}
+
+    if not encoder and not decoder and other_branch:
+        report.errors.append(f"no {branch} keys in this checkpoint; it holds the other branch "
+                             f"only (e.g. {other_branch[0]}): choose it with --branch")
+    if unknown:
+        report.errors.append(f"{len(unknown)} unknown source key(s), neither mapped nor on the "
+                             f"drop list: {_listing(unknown)}")
+
+    out: Dict[str, np.ndarray] = {}
+    not_in_target, bad_shape = [], []
+    for d2_name, key in list(encoder.items()) + list(decoder.items()):
+        value = sd[key]
+        if d2_name not in target and d2_name.endswith(".num_batches_tracked") and \
+                d2_name.replace("num_batches_tracked", "running_mean") in target:
+            report.add_dropped("BN step counter; the target norm is FrozenBN (FREEZE_AT > 0)", key)
+            continue
+        if d2_name not in target:
+            not_in_target.append(f"{key} -> {d2_name}")
+            continue
+        if tuple(value.shape) != tuple(target[d2_name]):
+            bad_shape.append(f"{key} {tuple(value.shape)} vs {d2_name} {tuple(target[d2_name])}")
+            continue
+        out[d2_name] = _to_numpy(value)
+        report.add_converted(rules.converted_group(d2_name), key, d2_name)
+    if not_in_target:
+        report.errors.append(f"{len(not_in_target)} key(s) map to names the target Mask R-CNN "
+                             f"does not have: {_listing(not_in_target)}")
+    if bad_shape:
+        report.errors.append(f"{len(bad_shape)} shape mismatch(es): {_listing(bad_shape)}")
+    if not out and not report.errors:
+        report.errors.append("zero matches: nothing converted")
+
+    expected_encoder = {k for k in target if k.startswith(rules.BOTTOM_UP)}
+    missing_encoder = expected_encoder - set(encoder)
+    if missing_encoder and (encoder or not report.errors):
+        if layout != "ours":  # name them as the checkpoint would
+            missing_encoder = {f"{rules.d2_to_torchvision(k[len(rules.BOTTOM_UP):])} ({k})"
+                               for k in missing_encoder}
+        report.errors.append(f"{len(missing_encoder)} encoder key(s) missing from the checkpoint "
+                             f"(they would stay randomly initialised): {_listing(missing_encoder)}")
+    if include_decoder and decoder:
+        _check_decoder(set(decoder), target, report)
+
+    provided = set(out)
+    report.left_for_finetuning = rules.group_keys(
+        (k for k in target if k not in provided), rules.target_group)
+    report.meta = _output_meta(layout, branch, include_decoder, out, meta, report)
+    if report.errors:
+        if not allow_partial:
+            raise ConversionError("; ".join(report.errors), report)
+        report.partial = True
+        report.meta["partial"] = True
+    position = {k: i for i, k in enumerate(target)}
+    return dict(sorted(out.items(), key=lambda kv: position[kv[0]])), report
+
+
+def _check_decoder(provided, target, report: ConversionReport) -> None:
+    """Laterals 2..5 and output conv 2 are required; an output conv 3..5 is all or nothing."""
+    modules = {}
+    for k in target:
+        m = re.match(r"backbone\.(fpn_(?:lateral|output)\d)\.", k)
+        if m:
+            modules.setdefault(m.group(1), set()).add(k)
+    for module, keys in sorted(modules.items()):
+        have = keys & provided
+        optional = module in ("fpn_output3", "fpn_output4", "fpn_output5")
+        if (have or not optional) and have != keys:
+            report.errors.append(f"FPN {module}: {len(keys - have)} key(s) missing from the "
+                                 f"checkpoint: {_listing(keys - have)}")
+
+
+def _output_meta(layout, branch, include_decoder, out, meta, report) -> Dict[str, Any]:
+    outputs = sorted({int(m.group(1)) for k in out
+                      if (m := re.match(r"backbone\.fpn_output(\d)", k))})
+    return {
+        **_conventions(layout, meta, report),
+        "fpn_out_channels": 256 if include_decoder else None,
+        # The pre-training FPN has no top block; Detectron2's LastLevelMaxPool (p6) has no weights.
+        "pretrain_top_block": None,
+        "variant": report.variant,
+        "exported": ["encoder", "fpn"] if include_decoder else ["encoder"],
+        "fpn_outputs_pretrained": [f"p{s}" for s in outputs],
+        "branch": report.branch,
+        "source_layout": layout,
+        "iteration": meta.get("iteration"),
+        "epoch": meta.get("epoch"),
+        "pretrain_amp": meta.get("amp"),
+        "converter": "decon_d2.convert",
+        "converter_version": CONVERTER_VERSION,
+        "partial": False,
+    }
