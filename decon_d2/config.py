@@ -4,7 +4,8 @@ Keys are declared, each with a one-line comment, in one function per concern so 
 next to the code that reads it:
 - ``INPUT.DECON.*``   two-view augmentation (``decon_d2/data/config.py``)
 - ``MODEL.DECON.*``   the DeCon meta-architecture, heads and losses (``decon_d2/modeling/config.py``)
-- ``SOLVER.*`` / ``DECON_ENGINE`` additions: optimiser and schedules (``decon_d2/engine/config.py``)
+- ``SOLVER.DECON.*``, ``SOLVER.AMP.PRECISION``: optimiser, schedules, precision
+  (``decon_d2/engine/config.py``)
 """
 import importlib
 
@@ -18,11 +19,5 @@ _PARTS = (
 def add_decon_config(cfg):
     """Add all decon-d2 keys (with defaults) to a Detectron2 ``CfgNode``, in place."""
     for module, func in _PARTS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:  # a real import error inside an existing module
-                raise
-            continue  # part not built yet
-        getattr(mod, func)(cfg)
+        getattr(importlib.import_module(module), func)(cfg)
     return cfg

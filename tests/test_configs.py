@@ -1,0 +1,84 @@
+"""Every yaml under configs/ loads through the training set-up; the recipes' arithmetic holds."""
+
+import glob
+import os
+from argparse import Namespace
+
+import pytest
+
+from decon_d2.engine import build_cfg, setup
+from decon_d2.engine.schedules import compute_schedule
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True))
+LEAVES = [c for c in CONFIGS if not os.path.basename(c).startswith("Base-")]
+
+
+def test_configs_exist():
+    names = {os.path.relpath(c, os.path.join(ROOT, "configs")) for c in CONFIGS}
+    for required in (
+        "decon_pretrain.yaml",
+        "decon_sl_pretrain.yaml",
+        "slotcon_pretrain.yaml",
+        "decon_pretrain_cocoplus.yaml",
+        "decon_pretrain_imagenet.yaml",
+        "demo/decon_ml_demo.yaml",
+        "demo/decon_sl_demo.yaml",
+        "demo/slotcon_demo.yaml",
+    ):
+        assert required in names
+
+
+@pytest.mark.parametrize("path", LEAVES, ids=lambda p: os.path.relpath(p, ROOT))
+def test_config_loads_through_setup(path, tmp_path):
+    args = Namespace(
+        config_file=path,
+        opts=["OUTPUT_DIR", str(tmp_path)],
+        eval_only=False,
+        resume=False,
+        num_gpus=1,
+    )
+    cfg = setup(args)
+    if cfg.MODEL.META_ARCHITECTURE == "DeCon":
+        assert cfg.SOLVER.REFERENCE_WORLD_SIZE == 0  # the epoch arithmetic owns the schedule
+        assert cfg.INPUT.FORMAT == "RGB" and not cfg.MODEL.RESNETS.STRIDE_IN_1X1
+        assert list(cfg.MODEL.PIXEL_MEAN) == [123.675, 116.28, 103.53]
+        assert not cfg.DATALOADER.ASPECT_RATIO_GROUPING and cfg.SOLVER.DECON.EPOCHS > 0
+
+
+def test_paper_recipe_arithmetic():
+    cfg = build_cfg(os.path.join(ROOT, "configs", "decon_pretrain.yaml"))
+    s = compute_schedule(
+        dataset_size=cfg.SOLVER.DECON.DATASET_SIZE,
+        global_batch=cfg.SOLVER.IMS_PER_BATCH,
+        world_size=8,
+        epochs=cfg.SOLVER.DECON.EPOCHS,
+        warmup_epochs=cfg.SOLVER.DECON.WARMUP_EPOCHS,
+        max_iter=0,
+        warmup_iters=0,
+        base_lr=cfg.SOLVER.BASE_LR,
+        lr_scaling=cfg.SOLVER.DECON.LR_SCALING,
+    )
+    assert (s.per_gpu_batch, s.iters_per_epoch, s.max_iter, s.warmup_iters) == (
+        64,
+        231,
+        184800,
+        1155,
+    )
+    assert s.lr == 2.0
+    assert cfg.SOLVER.DECON.OPTIMIZER == "LARS" and cfg.SOLVER.WEIGHT_DECAY == 1e-5
+    assert cfg.SOLVER.AMP.ENABLED and cfg.SOLVER.AMP.PRECISION == "float16"
+    assert cfg.MODEL.DECON.VARIANT == "decon_ml" and cfg.MODEL.DECON.SLOTCON.NUM_PROTOTYPES == 256
+    assert cfg.INPUT.DECON.CROP_SIZE == 224 and cfg.DATASETS.TRAIN == ("coco_2017_train_unlabeled",)
+
+
+def test_demo_schedule_derived_from_the_embedded_data_set():
+    from detectron2.utils import comm
+
+    from decon_d2.engine.trainer import derive_schedule
+
+    cfg = build_cfg(os.path.join(ROOT, "configs", "demo", "decon_ml_demo.yaml"))
+    cfg2, s = derive_schedule(cfg, comm.get_world_size())
+    assert s.dataset_size == 35 and s.iters_per_epoch == 35 // cfg.SOLVER.IMS_PER_BATCH
+    assert cfg2.SOLVER.MAX_ITER == s.iters_per_epoch * cfg.SOLVER.DECON.EPOCHS
+    assert 20 <= cfg2.SOLVER.MAX_ITER <= 40

@@ -1,0 +1,56 @@
+#!/usr/bin/env python
+"""Pre-train DeCon (or fine-tune / evaluate a detector) with Detectron2's launcher.
+
+    python train_net.py --config-file configs/demo/decon_ml_demo.yaml            # CPU demo
+    python train_net.py --config-file configs/decon_pretrain.yaml --num-gpus 8   # paper recipe
+    python train_net.py --config-file ... --resume            # continue the run in OUTPUT_DIR
+
+What runs is chosen by the config's MODEL.META_ARCHITECTURE ("DeCon" = pre-training); the
+Trainer lives in ``decon_d2.engine`` (docs/engine.md). Trailing ``KEY VALUE`` pairs override
+the config; keep ``--dist-url`` and other flags before them.
+"""
+import logging
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.engine import default_argument_parser, launch
+
+from decon_d2.engine import Trainer, setup
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume
+        )
+        if not cfg.DATASETS.TEST:
+            logging.getLogger("decon_d2").warning("DATASETS.TEST is empty: nothing to evaluate.")
+            return {}
+        return Trainer.test(cfg, model)
+
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+def cli(argv=None):
+    args = default_argument_parser().parse_args(argv)
+    if any(str(o).startswith("--") for o in args.opts):
+        raise SystemExit(
+            f"flags found among the config overrides {args.opts}: put --flags "
+            f"(e.g. --dist-url, --resume) before the KEY VALUE overrides"
+        )
+    print("Command Line Args:", args)
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
+
+
+if __name__ == "__main__":
+    cli()
