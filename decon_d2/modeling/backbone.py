@@ -95,7 +95,8 @@ class DeConFPN(FPN):
     def forward(self, x):
         """Return ``{res2..res5 (as the ResNet gives them), p* in out_levels}``."""
         feats = self.bottom_up(x)
-        names = self.in_features[::-1][: self._n_top_down]  # coarse to fine, down to the finest used
+        # coarse to fine, down to the finest level in use
+        names = self.in_features[::-1][: self._n_top_down]
         prev = self.lateral_convs[0](feats[names[0]])
         outs = {}
         for idx, name in enumerate(names):

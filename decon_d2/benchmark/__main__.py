@@ -1,0 +1,130 @@
+"""``python -m decon_d2.benchmark``: cost of a pre-training step per variant (docs/benchmarks.md).
+
+Example (CPU, small):
+    python -m decon_d2.benchmark --crop 96 --batch 2 --steps 3
+GPU, bf16, the largest batch that fits, 224 crops:
+    python -m decon_d2.benchmark --device cuda --precision bf16 --batch-search --json out.json
+"""
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+from .cases import PRECISIONS, parse_case
+from .report import flop_table, timing_table
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m decon_d2.benchmark", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variants", nargs="+", default=["encoder_only", "decon_sl", "decon_ml"],
+                   help="cases, variant[+option...]; options: hid<N> (decoder projector hidden "
+                        "width), levels=p3,p4,p5 (decoder levels), ckpt (checkpointed decoder "
+                        "projectors), cl (channels_last), compile (torch.compile projectors)")
+    p.add_argument("--crop", type=int, default=224)
+    p.add_argument("--batch", type=int, default=2, help="images per step (start of --batch-search)")
+    p.add_argument("--steps", type=int, default=5, help="timed steps (0: FLOPs only)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32",
+                   help="autocast dtype of the step (losses stay fp32 inside the model)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--batch-search", action="store_true",
+                   help="double the batch from --batch until a step runs out of memory (GPU)")
+    p.add_argument("--max-batch", type=int, default=512)
+    p.add_argument("--no-flops", dest="flops", action="store_false")
+    p.add_argument("--flop-batch", type=int, default=2,
+                   help="batch of the FLOP count (reported per image; 0 = --batch)")
+    p.add_argument("--probes", action="store_true",
+                   help="also time EMA foreach-vs-loop and one-call-vs-two-calls for the views")
+    p.add_argument("--peak-tflops", type=float, default=0.0,
+                   help="bf16 peak of the device for MFU (default: from the device name)")
+    p.add_argument("--in-process", action="store_true",
+                   help="no subprocess per case (faster; CPU peak RSS is then cumulative)")
+    p.add_argument("--config-dir", default=None)
+    p.add_argument("--json", default=None, help="results file (default output/benchmark/*.json)")
+    p.add_argument("--quiet-flops", action="store_true", help="do not print the FLOP tables")
+    p.add_argument("--_worker", nargs=2, metavar=("CASE", "OUT"), help=argparse.SUPPRESS)
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE ...")
+    return p.parse_args(argv)
+
+
+def _worker_argv(a, spec, out):
+    argv = [sys.executable, "-m", "decon_d2.benchmark", "--_worker", spec, out,
+            "--crop", str(a.crop), "--batch", str(a.batch), "--steps", str(a.steps),
+            "--warmup", str(a.warmup), "--precision", a.precision, "--device", a.device,
+            "--max-batch", str(a.max_batch), "--flop-batch", str(a.flop_batch),
+            "--peak-tflops", str(a.peak_tflops)]
+    argv += ["--batch-search"] * a.batch_search + ["--no-flops"] * (not a.flops)
+    argv += ["--probes"] * a.probes + (["--config-dir", a.config_dir] if a.config_dir else [])
+    return argv + list(a.opts)
+
+
+def _save(a, path, results):
+    meta = {k: v for k, v in vars(a).items() if not k.startswith("_")}
+    meta.update(torch=torch.__version__, threads=torch.get_num_threads(),
+                date=datetime.datetime.now().isoformat(timespec="seconds"),
+                data_loading="excluded (synthetic batch in the contract format)")
+    with open(path, "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=1)
+
+
+def run_all(a, path):
+    """Results of every case, each in a fresh subprocess unless ``--in-process``; the JSON at
+    ``path`` is rewritten after every case, so a run cut short keeps what it measured."""
+    from .worker import run_case
+
+    results = []
+    for spec in a.variants:
+        if results:
+            _save(a, path, results)
+        case = parse_case(spec)
+        print(f"[benchmark] {case.label} ...", file=sys.stderr, flush=True)
+        if a.in_process:
+            results.append(run_case(case, a))
+            continue
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "result.json")
+            proc = subprocess.run(_worker_argv(a, case.label, out))
+            if proc.returncode == 0 and os.path.exists(out):
+                with open(out) as f:
+                    results.append(json.load(f))
+            else:
+                results.append({"case": case.label, "variant": case.variant, "crop": a.crop,
+                                "error": f"worker exit status {proc.returncode}"})
+    return results
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    if a.opts and a.opts[0] == "--":
+        a.opts = a.opts[1:]
+    if a.flop_batch == 0:
+        a.flop_batch = a.batch
+    if a._worker:
+        from .worker import run_case
+
+        spec, out = a._worker
+        with open(out, "w") as f:
+            json.dump(run_case(parse_case(spec), a), f)
+        return 0
+    path = a.json or os.path.join(
+        "output", "benchmark", datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ".json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    results = run_all(a, path)
+    _save(a, path, results)
+    print(timing_table(results))
+    if not a.quiet_flops:
+        for r in results:
+            if "flops" in r:
+                print("\n" + flop_table(r))
+    print(f"\n[benchmark] results written to {path}", file=sys.stderr)
+    return 0 if all("error" not in r for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""What is benchmarked: a ``Case`` (variant + dials), its config, model and synthetic batch.
+
+The config is the real one (``configs/<variant>.yaml`` through ``decon_d2.engine.build_cfg``), so
+the benchmark measures what training builds; only batch, crop, device and precision are overridden,
+plus the cost dials a case names. The batch is synthetic (random uint8 views, fixed overlap boxes)
+so that data loading and augmentation are excluded from the step time.
+"""
+import dataclasses
+import os
+from typing import List, Optional
+
+import torch
+from detectron2.modeling import build_model
+
+from decon_d2.engine import build_cfg
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: the pre-training config of each variant (COCO recipe; the data set keys are not used here)
+VARIANT_CONFIGS = {
+    "encoder_only": "slotcon_pretrain.yaml",
+    "decon_sl": "decon_sl_pretrain.yaml",
+    "decon_ml": "decon_pretrain.yaml",
+}
+PRECISIONS = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
+
+
+@dataclasses.dataclass
+class Case:
+    """One row of the table: a variant and the dials applied to it (all off = faithful)."""
+
+    variant: str
+    dec_proj_hidden: int = 0           # MODEL.DECON.SLOTCON.DEC_PROJ_HIDDEN_DIM (0 = faithful)
+    decoder_levels: Optional[List[str]] = None   # MODEL.DECON.DECODER_LEVELS (None = variant's)
+    checkpoint_projectors: bool = False  # MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT
+    channels_last: bool = False        # model (hence conv activations) in channels_last
+    compile: bool = False              # torch.compile of every projector (in place)
+
+    @property
+    def label(self):
+        parts = [self.variant]  # the spec parse_case reads back
+        if self.dec_proj_hidden:
+            parts.append(f"hid{self.dec_proj_hidden}")
+        if self.decoder_levels:
+            parts.append("levels=" + ",".join(self.decoder_levels))
+        parts += [n for n, on in (("ckpt", self.checkpoint_projectors), ("cl", self.channels_last),
+                                  ("compile", self.compile)) if on]
+        return "+".join(parts)
+
+    def overrides(self):
+        o = []
+        if self.dec_proj_hidden:
+            o += ["MODEL.DECON.SLOTCON.DEC_PROJ_HIDDEN_DIM", self.dec_proj_hidden]
+        if self.decoder_levels:
+            o += ["MODEL.DECON.DECODER_LEVELS", list(self.decoder_levels)]
+        if self.checkpoint_projectors:
+            o += ["MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT", True]
+        return o
+
+
+def parse_case(spec):
+    """``variant[+option...]``, options: ``hid<N>``, ``levels=p3,p4``, ``ckpt``, ``cl``,
+    ``compile``; e.g. ``decon_ml+hid1024+ckpt``."""
+    variant, *opts = spec.split("+")
+    if variant not in VARIANT_CONFIGS:
+        raise ValueError(f"unknown variant {variant!r} in {spec!r}; one of {list(VARIANT_CONFIGS)}")
+    case = Case(variant)
+    flags = {"ckpt": "checkpoint_projectors", "cl": "channels_last", "compile": "compile"}
+    for o in opts:
+        if o in flags:
+            setattr(case, flags[o], True)
+        elif o.startswith("hid") and o[3:].isdigit():
+            case.dec_proj_hidden = int(o[3:])
+        elif o.startswith("levels="):
+            case.decoder_levels = o[len("levels="):].split(",")
+        else:
+            raise ValueError(f"unknown option {o!r} in {spec!r}")
+    return case
+
+
+def bench_cfg(case, *, crop, batch, device, precision, opts=(), config_dir=None):
+    """The variant's real pre-training config with the benchmark's overrides (frozen)."""
+    path = os.path.join(config_dir or os.path.join(ROOT, "configs"), VARIANT_CONFIGS[case.variant])
+    amp = PRECISIONS[precision]
+    overrides = [
+        "MODEL.DEVICE", device,
+        "INPUT.DECON.CROP_SIZE", crop,
+        "SOLVER.IMS_PER_BATCH", batch,
+        "SOLVER.AMP.ENABLED", amp is not None,
+        "SOLVER.AMP.PRECISION", amp or "float16",
+        "SOLVER.DECON.EPOCHS", 0,
+        "SOLVER.MAX_ITER", 1000,
+    ] + case.overrides() + list(opts)
+    return build_cfg(path, overrides)
+
+
+def build_bench_model(cfg, case, seed=0):
+    """The DeCon model in training mode, teacher = student, in the case's memory format
+    (``compile_projectors`` is applied separately, after the FLOP count)."""
+    torch.manual_seed(seed)
+    model = build_model(cfg)
+    model.copy_student_to_teacher()
+    if case.channels_last:
+        model.to(memory_format=torch.channels_last)  # parameters keep their identity
+    return model.train()
+
+
+def compile_projectors(model):
+    """``torch.compile`` every projector in place (state-dict keys unchanged): the dense 1x1-conv
+    MLPs are the one part without data-dependent control flow."""
+    for branch in (model.student, model.teacher):
+        for head in branch.heads.values():
+            head.projector.compile()
+
+
+def synthetic_batch(n, crop, seed=0):
+    """``n`` two-view samples in the contract format (docs/contracts.md): random uint8 views,
+    partly overlapping boxes, one flipped view in two, so every loss term runs."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        out.append({
+            "file_name": f"synthetic_{i}",
+            "image_id": i,
+            "view1": torch.randint(0, 256, (3, crop, crop), dtype=torch.uint8, generator=g),
+            "view2": torch.randint(0, 256, (3, crop, crop), dtype=torch.uint8, generator=g),
+            "box1": torch.tensor([0.1, 0.2, 0.8, 0.9]),
+            "box2": torch.tensor([0.0, 0.05, 0.75, 0.6]),
+            "flip1": bool(i % 2),
+            "flip2": False,
+        })
+    return out

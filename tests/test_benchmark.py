@@ -1,0 +1,58 @@
+"""Smoke test of ``python -m decon_d2.benchmark``: one step per case on CPU, tiny sizes.
+
+No timing is asserted (no timed tests); only that every measurement is produced and consistent.
+Tiny = ResNet-18, 64-px crops, batch 2, small heads, in-process (no subprocess per case).
+"""
+import json
+
+import pytest
+
+from decon_d2.benchmark import parse_case
+from decon_d2.benchmark.__main__ import main
+
+TINY = [
+    "MODEL.RESNETS.DEPTH", "18", "MODEL.RESNETS.RES2_OUT_CHANNELS", "64",
+    "MODEL.DECON.SLOTCON.NUM_PROTOTYPES", "8", "MODEL.DECON.SLOTCON.PROJ_HIDDEN_DIM", "32",
+    "MODEL.DECON.SLOTCON.PRED_HIDDEN_DIM", "32", "MODEL.DECON.SLOTCON.PROJ_OUT_DIM", "16",
+]
+
+
+def test_benchmark_one_step_on_cpu(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["--variants", "encoder_only", "decon_sl+ckpt", "--crop", "64", "--batch", "2",
+               "--steps", "1", "--warmup", "0", "--device", "cpu", "--in-process",
+               "--json", str(out)] + TINY)
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "time vs enc" in printed and "FLOPs of decon_sl+ckpt" in printed
+    data = json.loads(out.read_text())
+    assert data["meta"]["data_loading"].startswith("excluded")
+    enc, sl = data["results"]
+    assert [enc["case"], sl["case"]] == ["encoder_only", "decon_sl+ckpt"]
+    for r in (enc, sl):
+        t = r["timing"]
+        assert len(t["step_times_s"]) == 1 and t["images_per_s"] > 0
+        assert t["memory_kind"] == "peak_rss" and t["peak_memory_mib"] > 0
+        fl = r["flops"]
+        assert fl["backward"] > 0 and fl["step"] == pytest.approx(
+            fl["forward_student"] + fl["forward_teacher"] + fl["backward"])
+        # backward ~ 2x the student forward: the counted step is close to the 3x estimate
+        assert fl["step"] == pytest.approx(fl["step_3x_estimate"], rel=0.1)
+        assert "mfu" not in r  # CPU: no utilisation figure
+    assert {"encoder", "projector res5", "grouping + losses"} <= set(enc["flops"]["components"])
+    assert {"fpn", "projector p2", "predictor p2"} <= set(sl["flops"]["components"])
+    assert sl["flops"]["step"] > enc["flops"]["step"]
+
+
+def test_case_specs_round_trip():
+    case = parse_case("decon_ml+hid1024+levels=p3,p4+ckpt+cl")
+    assert (case.dec_proj_hidden, case.decoder_levels, case.checkpoint_projectors,
+            case.channels_last, case.compile) == (1024, ["p3", "p4"], True, True, False)
+    assert parse_case(case.label) == case
+    assert case.overrides() == [
+        "MODEL.DECON.SLOTCON.DEC_PROJ_HIDDEN_DIM", 1024, "MODEL.DECON.DECODER_LEVELS", ["p3", "p4"],
+        "MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT", True]
+    with pytest.raises(ValueError):
+        parse_case("decon_xl")
+    with pytest.raises(ValueError):
+        parse_case("decon_ml+fast")
