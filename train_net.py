@@ -15,10 +15,15 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import default_argument_parser, launch
 
 from decon_d2.engine import Trainer, setup
+from decon_d2.finetune import FinetuneConfigError
 
 
 def main(args):
     cfg = setup(args)
+    try:
+        Trainer.preflight(cfg, resume=args.resume)  # fails before any work on a bad config
+    except FinetuneConfigError as e:
+        raise SystemExit(f"error: {e}") from None
     if args.eval_only:
         model = Trainer.build_model(cfg)
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(

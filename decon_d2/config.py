@@ -6,6 +6,7 @@ next to the code that reads it:
 - ``MODEL.DECON.*``   the DeCon meta-architecture, heads and losses (``decon_d2/modeling/config.py``)
 - ``SOLVER.DECON.*``, ``SOLVER.AMP.PRECISION``: optimiser, schedules, precision
   (``decon_d2/engine/config.py``)
+- ``DATASETS.DECON.*``  limited-data fine-tuning (``decon_d2/finetune/config.py``)
 """
 import importlib
 
@@ -13,6 +14,7 @@ _PARTS = (
     ("decon_d2.data.config", "add_decon_input_config"),
     ("decon_d2.modeling.config", "add_decon_model_config"),
     ("decon_d2.engine.config", "add_decon_engine_config"),
+    ("decon_d2.finetune.config", "add_decon_finetune_config"),
 )
 
 

@@ -27,6 +27,7 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 import decon_d2.modeling  # noqa: F401  (registers the DeCon meta-architecture)
+from decon_d2.finetune import check_finetune_setup, subset_records, write_results
 
 from .checkpoint import DeConCheckpointer, DeConMeta
 from .hooks import IterationSeedHook, MomentumTeacherHook, unwrap_ddp
@@ -193,9 +194,34 @@ class Trainer(DefaultTrainer):
         return LRMultiplier(optimizer, multiplier=sched, max_iter=cfg.SOLVER.MAX_ITER)
 
     @classmethod
+    def preflight(cls, cfg, resume: bool = False) -> None:
+        """Checks that must fail before any work. Fine-tuning: the config against the converted
+        weights' pre-training conventions (skipped when ``--resume`` finds a checkpoint, which
+        then replaces MODEL.WEIGHTS)."""
+        if is_pretraining(cfg):
+            return
+        if resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
+            return
+        for warning in check_finetune_setup(cfg):
+            logger.warning(warning)
+
+    @classmethod
     def build_train_loader(cls, cfg, seed=None, start_iter: int = 0):
         if not is_pretraining(cfg):
-            return build_detection_train_loader(cfg)
+            fraction = cfg.DATASETS.DECON.TRAIN_FRACTION
+            if fraction >= 1.0:
+                return build_detection_train_loader(cfg)
+            records = get_detection_dataset_dicts(
+                cfg.DATASETS.TRAIN,
+                filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
+                min_keypoints=cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE
+                if cfg.MODEL.KEYPOINT_ON else 0,
+            )
+            subset = subset_records(records, fraction, cfg.DATASETS.DECON.TRAIN_FRACTION_SEED)
+            logger.info(f"Limited-data fine-tuning: {len(subset)} of {len(records)} images "
+                        f"(TRAIN_FRACTION {fraction}, seed "
+                        f"{cfg.DATASETS.DECON.TRAIN_FRACTION_SEED}).")
+            return build_detection_train_loader(cfg, dataset=subset)
         from decon_d2.data import TwoViewMapper, build_pretrain_train_loader
 
         seed = data_seed(cfg) if seed is None else seed
@@ -213,6 +239,21 @@ class Trainer(DefaultTrainer):
         )
 
     @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        """Detectron2's evaluation, plus ``OUTPUT_DIR/inference/results.json`` (bbox/segm AP,
+        AP50, AP75, APs/m/l per data set) on the main process."""
+        results = super().test(cfg, model, evaluators)
+        if comm.is_main_process() and results:
+            # Detectron2 un-nests the result of a single test set: name it again.
+            named = results if len(cfg.DATASETS.TEST) > 1 else {cfg.DATASETS.TEST[0]: results}
+            write_results(named, os.path.join(cfg.OUTPUT_DIR, "inference"),
+                          extra={"weights": cfg.MODEL.WEIGHTS, "datasets": list(cfg.DATASETS.TEST)})
+        return results
+
+    @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
-        return COCOEvaluator(dataset_name, output_dir=output_folder)
+        # Tasks named explicitly: inferred from predictions, a model that detects nothing yet
+        # would silently get no mask AP entry.
+        tasks = ("bbox", "segm") if cfg.MODEL.MASK_ON else ("bbox",)
+        return COCOEvaluator(dataset_name, tasks=tasks, output_dir=output_folder)

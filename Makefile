@@ -1,0 +1,12 @@
+# Convenience targets; each is one command from the README.
+PY := .venv/bin/python
+
+.PHONY: install test demo env
+install:
+	bash scripts/install.sh
+test:
+	$(PY) -m pytest -q tests
+demo:
+	$(PY) -m decon_d2.demo
+env:
+	$(PY) -m decon_d2.env

@@ -1,0 +1,39 @@
+"""AP results of an evaluation: a flat summary (bbox/segm AP, AP50, AP75, APs/m/l) as JSON.
+
+Detectron2 reports NaN where an AP is undefined (no prediction at all, or no object of a size);
+the JSON holds ``null`` there, so any JSON reader can load it.
+"""
+import json
+import math
+import os
+from typing import Dict, Mapping
+
+from detectron2.utils.file_io import PathManager
+
+KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def _number(x):
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def summarize_results(results: Mapping[str, Mapping]) -> Dict[str, Dict[str, float]]:
+    """``{dataset: {"bbox": {AP...}, "segm": {AP...}}}`` from ``{dataset: {task: {metric}}}``."""
+    return {
+        name: {task: {k: _number(v[k]) for k in KEYS if k in v} for task, v in per_task.items()
+               if task in ("bbox", "segm")}
+        for name, per_task in results.items()
+    }
+
+
+def write_results(results: Mapping[str, Mapping], output_dir: str, extra: Mapping = None) -> str:
+    """Write ``results.json`` (summary + ``extra``, e.g. the weights) under ``output_dir``."""
+    PathManager.mkdirs(output_dir)
+    path = os.path.join(output_dir, "results.json")
+    payload = {"results": summarize_results(results), **(extra or {})}
+    tmp = path + ".tmp"
+    with PathManager.open(tmp, "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(tmp, path)
+    return path
