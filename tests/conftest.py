@@ -1,9 +1,11 @@
 """Shared fixtures. Tests run on CPU in seconds to minutes; no network beyond apt for demo data."""
+import logging
 import os
 
-import pytest
+os.environ.setdefault("OMP_NUM_THREADS", "2")  # before torch is imported (and for subprocesses)
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture
@@ -11,3 +13,24 @@ def tmp_datasets_root(tmp_path, monkeypatch):
     """Point DETECTRON2_DATASETS at an empty temporary folder."""
     monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Per-sample work on small tensors, as in a data-loader worker (which runs one thread):
+    extra intra-op threads only contend with other processes on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _decon_logs_reach_caplog():
+    """In-process training tests run Detectron2's ``setup_logger(name="decon_d2")``, which stops
+    that logger propagating to the root, where ``caplog`` listens: restore it for each test."""
+    logger = logging.getLogger("decon_d2")
+    propagate = logger.propagate
+    logger.propagate = True
+    yield
+    logger.propagate = propagate

@@ -10,14 +10,7 @@ from decon_d2.data.two_view_geometry import (
 from decon_d2.data.two_view_mapper import TwoViewMapper
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Per-sample work on small tensors, as in a data-loader worker (which runs one thread):
-    extra intra-op threads only contend with other processes on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_overlap_box_in_each_crops_normalised_frame():

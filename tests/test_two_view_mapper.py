@@ -11,14 +11,7 @@ from decon_d2.data import TwoViewMapper
 from decon_d2.data.two_view_geometry import EMPTY_BOX
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Per-sample work on small tensors, as in a data-loader worker (which runs one thread):
-    extra intra-op threads only contend with other processes on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _photo(path, size=(320, 240)):
