@@ -174,3 +174,32 @@ def test_fp16_step_uses_a_grad_scaler_whose_state_is_checkpointed():
     fresh = DeConStepTrainer(model, _data(), opt, precision=torch.float16, device_type="cpu")
     fresh.load_state_dict(state)
     assert fresh.grad_scaler.get_scale() == trainer.grad_scaler.get_scale()
+
+
+def _nan_on_one_rank_worker(rank, init_file, out_dir):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        model = ToyTeacherModel(nan_at=2 if rank == 1 else None)
+        opt = torch.optim.SGD(model.student.parameters(), lr=0.1)
+        trainer = DeConStepTrainer(model, _data(), opt, last_checkpoint=lambda: "none")
+        try:
+            trainer.train(0, 10)
+            msg = "no error"
+        except FloatingPointError as e:
+            msg = str(e)
+        (out_dir / f"rank{rank}.txt").write_text(msg)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_nan_on_one_rank_stops_every_rank_at_the_same_iteration(tmp_path):
+    """Rank 1's loss turns NaN: both ranks raise at iteration 2, before the optimiser step,
+    instead of rank 0 going on and waiting in the next collective until a time-out."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_nan_on_one_rank_worker, args=(str(tmp_path / "init"), tmp_path), nprocs=2)
+    rank0, rank1 = ((tmp_path / f"rank{r}.txt").read_text() for r in (0, 1))
+    assert "iteration=2" in rank0 and "another rank" in rank0, rank0
+    assert "iteration=2" in rank1 and "(rank 1)" in rank1, rank1

@@ -274,3 +274,19 @@ def test_head_forward_matches_composed_formulas():
     assert losses["contrast"].item() == pytest.approx(0.7 * ref["contrast"], rel=1e-9)
     torch.testing.assert_close(head.center, ref_center, **TOL)
     assert not hasattr(teacher, "predictor") and "center" not in dict(teacher.named_buffers())
+
+
+def test_grouping_maths_stay_fp32_under_bf16_autocast():
+    """Under autocast the cosine scores and slots are computed in fp32 from the (bf16) projected
+    map: equal to the fp32 computation on the same rounded input, not bf16-rounded themselves."""
+    from decon_d2.modeling.heads.slotcon_ops import semantic_grouping
+
+    torch.manual_seed(0)
+    z = torch.randn(2, 16, 5, 5, dtype=torch.float32).bfloat16()
+    protos = torch.randn(8, 16, dtype=torch.float32)
+    ref_slots, ref_scores = semantic_grouping(z.float(), protos, 0.07)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        slots, scores = semantic_grouping(z, protos, 0.07)
+    assert scores.dtype == torch.float32 and slots.dtype == torch.float32
+    torch.testing.assert_close(scores, ref_scores, rtol=0, atol=1e-6)
+    torch.testing.assert_close(slots, ref_slots, rtol=0, atol=1e-5)

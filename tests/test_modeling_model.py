@@ -9,6 +9,7 @@ from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
+from decon_d2.benchmark import synthetic_batch
 from decon_d2.config import add_decon_config
 from decon_d2.modeling import DeCon, DeConFPN
 
@@ -40,18 +41,8 @@ def make_cfg(variant="decon_sl", **decon):
 
 
 def make_batch(n=2, size=64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(n):
-        out.append({
-            "view1": torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g),
-            "view2": torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g),
-            "box1": torch.tensor([0.1, 0.2, 0.8, 0.9]),
-            "box2": torch.tensor([0.0, 0.05, 0.75, 0.6]),
-            "flip1": bool(i % 2),
-            "flip2": False,
-        })
-    return out
+    """The benchmark's synthetic two-view batch (contract format, partly overlapping boxes)."""
+    return synthetic_batch(n, size, seed)
 
 
 def build(variant="decon_sl", **decon):

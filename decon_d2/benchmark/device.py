@@ -6,6 +6,7 @@ process's life, so each case runs in a fresh subprocess and the RSS just before 
 reported beside it.
 """
 import resource
+import time
 
 import torch
 
@@ -39,6 +40,15 @@ def bf16_peak_flops(name):
 def synchronize(device):
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(torch.device(device))
+
+
+def timed(fn, device):
+    """Wall time of ``fn()`` in seconds, with the device synchronised before and after."""
+    synchronize(device)
+    t0 = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - t0
 
 
 def reset_peak_memory(device):

@@ -6,21 +6,14 @@
   method needs per-view statistics, so this only bounds the gain of a ghost-batch variant).
 """
 import statistics
-import time
 
 import torch
 
-from .device import synchronize
+from .device import timed
 
 
 def _median_time(fn, repeats, device):
-    times = []
-    for _ in range(repeats + 1):  # the first run is a warm-up
-        synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - t0)
+    times = [timed(fn, device) for _ in range(repeats + 1)]  # the first run is a warm-up
     return statistics.median(times[1:])
 
 

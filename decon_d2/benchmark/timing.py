@@ -7,7 +7,6 @@ the recipe). The loader yields the same synthetic batch forever, so data loading
 """
 import itertools
 import statistics
-import time
 
 import torch
 from detectron2.utils.events import EventStorage
@@ -15,7 +14,7 @@ from detectron2.utils.events import EventStorage
 from decon_d2.engine.optimizer import build_optimizer
 from decon_d2.engine.step import DeConStepTrainer, amp_dtype
 
-from .device import current_rss_mib, peak_memory_mib, reset_peak_memory, synchronize
+from .device import current_rss_mib, peak_memory_mib, reset_peak_memory, synchronize, timed
 
 
 def make_step(cfg, model, batch):
@@ -38,14 +37,6 @@ def make_step(cfg, model, batch):
     return step
 
 
-def _timed(fn, device):
-    synchronize(device)
-    t0 = time.perf_counter()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - t0
-
-
 def time_steps(cfg, model, batch, steps, warmup=1):
     """Run ``warmup`` then ``steps`` timed steps; return times (s), median, images/s, memory."""
     device = cfg.MODEL.DEVICE
@@ -54,15 +45,11 @@ def time_steps(cfg, model, batch, steps, warmup=1):
     reset_peak_memory(device)
     for _ in range(warmup):
         step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+    times = [timed(step, device) for _ in range(steps)]
     peak, kind = peak_memory_mib(device)
     # Parts of the step, timed once after it (gradients of the last step are still there).
-    parts = {"optimizer_step_s": _timed(step.optimizer.step, device),
-             "ema_update_s": _timed(lambda: model.momentum_update(0.99), device)} if times else {}
+    parts = {"optimizer_step_s": timed(step.optimizer.step, device),
+             "ema_update_s": timed(lambda: model.momentum_update(0.99), device)} if times else {}
     median = statistics.median(times) if times else float("nan")
     return {
         "step_times_s": times,

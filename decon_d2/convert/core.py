@@ -140,13 +140,11 @@ def convert_to_d2(
     if include_decoder is None:
         include_decoder = bool(decoder)
     report.include_decoder = include_decoder
-    report.variant = meta.get("variant") or _infer_variant(
-        layout, {n[len("backbone."):] for n in decoder}, report.dropped)
-    if layout == "ours" and meta.get("variant"):
-        inferred = _infer_variant(layout, {n[len("backbone."):] for n in decoder}, report.dropped)
-        if inferred != meta["variant"]:
-            report.warnings.append(f"decon_meta says variant {meta['variant']!r}, the keys "
-                                   f"look like {inferred!r}")
+    inferred = _infer_variant(layout, {n[len("backbone."):] for n in decoder}, report.dropped)
+    report.variant = meta.get("variant") or inferred
+    if layout == "ours" and report.variant != inferred:
+        report.warnings.append(f"decon_meta says variant {report.variant!r}, the keys "
+                               f"look like {inferred!r}")
     if include_decoder and not decoder:
         report.errors.append(f"FPN decoder requested but the checkpoint has no {branch} FPN keys "
                              "(use --encoder-only)")

@@ -29,7 +29,9 @@ __all__ = ["Source", "Action", "ConversionError", "load_source", "detect_layout"
            "write_pkl_tmp", "atomic_write_text", "LAYOUTS"]
 
 LAYOUTS = ("ours", "authors", "torchvision")
-_BRANCH_TAG = {"authors": {"teacher": "k", "student": "q"}}
+# The authors' suffix of each branch: encoder_k / decoder_k is the teacher, _q the student.
+_AUTHORS_TAG = {"teacher": "k", "student": "q"}
+_AUTHORS_BRANCH = {t: b for b, t in _AUTHORS_TAG.items()}
 
 
 class ConversionError(RuntimeError):
@@ -153,13 +155,13 @@ def classify(layout: str, key: str, branch: str) -> Action:
         reason = rules.drop_reason(key) if key.startswith(("teacher.", "student.")) else None
         return Action("drop", reason) if reason else Action("unknown")
     if layout == "authors":
-        tag = _BRANCH_TAG["authors"][branch]
+        tag = _AUTHORS_TAG[branch]
         for part, t in (("encoder", "k"), ("encoder", "q"), ("decoder", "k"), ("decoder", "q")):
             prefix = f"{part}_{t}."
             if not key.startswith(prefix):
                 continue
             if t != tag:
-                return Action("other_branch", {"k": "teacher", "q": "student"}[t])
+                return Action("other_branch", _AUTHORS_BRANCH[t])
             name = key[len(prefix):]
             if part == "encoder":
                 return _classify_torchvision_body(name)

@@ -179,8 +179,8 @@ def target_group(d2_name: str) -> str:
     return "other"
 
 
-# Target groups that are legitimately absent from a pre-trained backbone: the heads, and the
-# FPN output convs a DeCon-SL / encoder-only pre-training did not build.
+# Target groups that are legitimately absent from any pre-trained backbone: the detection heads.
+# (verify.py adds the FPN groups a DeCon-SL / encoder-only export leaves for fine-tuning.)
 HEAD_GROUPS = ("rpn", "roi_box_head", "roi_mask_head", "roi_keypoint_head")
 
 

@@ -1,6 +1,7 @@
 """Check a converted file the way fine-tuning will use it, before it is kept.
 
-Three checks, cheapest first (user_needs.md §3, "Verify by loading"):
+Three checks, cheapest first (user_needs.md §3, "Verify by loading"); :func:`verify` runs 2 and 3,
+the CLI runs 1 first for every conversion:
 
 1. **Input conventions** (:func:`check_conventions`): the fine-tune config's ``INPUT.FORMAT``,
    ``PIXEL_MEAN``/``PIXEL_STD``, ``STRIDE_IN_1X1`` and depth must match how the backbone was
@@ -39,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from . import rules
+from .formats import detect_layout
 
 __all__ = ["check_conventions", "load_check", "compare_features", "build_reference",
            "TOLERANCE"]
@@ -236,8 +238,6 @@ def _decon_cfg_from_meta(meta):
 
 
 def _backbone_state(state_dict, branch):
-    from .formats import detect_layout
-
     _, sd = detect_layout(state_dict)
     prefix = f"{branch}.backbone."
     return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
@@ -255,8 +255,6 @@ def build_reference(layout: str, branch: str, source_state: Mapping[str, torch.T
         logger.warning("decon_d2.modeling not importable (%s): torchvision reference", e)
         return ("torchvision ResNet-50 + functional FPN (decon_d2.modeling unavailable)",
                 _torchvision_reference(d2_state, meta))
-    from .formats import detect_layout
-
     if pretrain_cfg is not None:
         from detectron2.modeling import build_model
 
@@ -270,10 +268,10 @@ def build_reference(layout: str, branch: str, source_state: Mapping[str, torch.T
         mean, std = model.pixel_mean.flatten().tolist(), model.pixel_std.flatten().tolist()
         desc = f"DeCon model ({branch}.backbone) from the pre-training config"
     else:
-        levels = [f"p{s}" for s in rules.FPN_LEVELS
-                  if f"fpn_output{s}.weight" in _backbone_state(source_state, branch)]
+        state = _backbone_state(source_state, branch)
+        levels = [f"p{s}" for s in rules.FPN_LEVELS if f"fpn_output{s}.weight" in state]
         net = build_decon_backbone(_decon_cfg_from_meta(meta), out_levels=levels)
-        net.load_state_dict(_backbone_state(source_state, branch), strict=True)
+        net.load_state_dict(state, strict=True)
         net.eval()
         mean, std = meta["pixel_mean"], meta["pixel_std"]
         desc = f"DeCon {type(net).__name__} ({branch}) built from decon_meta"
@@ -286,12 +284,11 @@ def build_reference(layout: str, branch: str, source_state: Mapping[str, torch.T
 
 def verify(pkl_path: str, cfg, report, source_state, pretrain_cfg=None,
            tolerance: float = TOLERANCE) -> Dict[str, Any]:
-    """Run the three checks; returns the report's ``verification`` dict (``passed`` bool)."""
+    """Checks 2 and 3 (loading, features); returns the report's ``verification`` dict
+    (``passed`` bool). Check 1, :func:`check_conventions`, is the caller's: the CLI runs it before
+    writing anything, with or without ``--verify``."""
     meta = report.meta
     result: Dict[str, Any] = {"tolerance": tolerance, "errors": [], "notes": []}
-    errors, warnings = check_conventions(cfg, meta, report.include_decoder)
-    result["errors"] += errors
-    report.warnings.extend(w for w in warnings if w not in report.warnings)
     model = build_finetune_model(cfg)
     allowed = set(rules.HEAD_GROUPS) | {"fpn_output (not pre-trained)"}
     if not report.include_decoder:

@@ -13,7 +13,6 @@ from detectron2.config import configurable
 from detectron2.data import (
     DatasetFromList, build_detection_train_loader, get_detection_dataset_dicts,
 )
-from detectron2.data.samplers import TrainingSampler
 
 from .corrupt import ReplaceCorruptDataset
 from .two_view_mapper import TwoViewMapper
@@ -64,7 +63,7 @@ def build_pretrain_train_loader(
     return build_detection_train_loader(
         dataset,
         mapper=None,
-        sampler=sampler if sampler is not None else TrainingSampler(len(dataset)),
+        sampler=sampler,  # None: Detectron2's TrainingSampler(len(dataset))
         total_batch_size=total_batch_size,
         aspect_ratio_grouping=False,
         num_workers=num_workers,

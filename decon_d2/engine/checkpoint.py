@@ -11,7 +11,7 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-_DECODER_LEVELS = {"encoder_only": [], "decon_sl": ["p2"], "decon_ml": ["p2", "p3", "p4", "p5"]}
+from decon_d2.modeling.meta_arch import VARIANT_LEVELS
 
 
 class DeConMeta:
@@ -41,7 +41,7 @@ class DeConMeta:
             "decoder_levels": list(
                 self.decoder_levels
                 if self.decoder_levels is not None
-                else _DECODER_LEVELS.get(variant, [])
+                else VARIANT_LEVELS.get(variant, ())
             ),
             "iteration": int(self.iteration_fn()),
             # Beyond contracts.md (additive): the AMP mode affects downstream AP.

@@ -65,9 +65,22 @@ class MomentumTeacherHook(HookBase):
         self.trainer.storage.put_scalar("decon/teacher_momentum", m, smoothing_hint=False)
 
 
+def mixed_seed(*keys: int) -> int:
+    """A 31-bit seed mixed from ``keys`` by numpy's SeedSequence."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0] % (2**31))
+
+
+def seed_rngs(seed: int) -> None:
+    """Seed torch, numpy and random (Detectron2's ``seed_all_rng`` also writes PYTHONHASHSEED to
+    the environment, which this runs too often for: every iteration and every sample)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
 def iteration_seed(base_seed: int, it: int, rank: int) -> int:
-    """A 31-bit seed mixed from (base seed, iteration, rank) by numpy's SeedSequence."""
-    return int(np.random.SeedSequence([base_seed, it, rank]).generate_state(1)[0] % (2**31))
+    """A 31-bit seed mixed from (base seed, iteration, rank)."""
+    return mixed_seed(base_seed, it, rank)
 
 
 class IterationSeedHook(HookBase):
@@ -84,7 +97,4 @@ class IterationSeedHook(HookBase):
         self.base_seed = base_seed
 
     def before_step(self):
-        seed = iteration_seed(self.base_seed, self.trainer.iter, comm.get_rank())
-        torch.manual_seed(seed)
-        np.random.seed(seed)
-        random.seed(seed)
+        seed_rngs(iteration_seed(self.base_seed, self.trainer.iter, comm.get_rank()))

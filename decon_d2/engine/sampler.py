@@ -18,18 +18,17 @@ same process (worker), and the last position drawn before a record is mapped is 
 (Setting the variable is cheap, which matters because each worker walks the whole stream.)
 """
 import itertools
-import random
 
-import numpy as np
-import torch
 from detectron2.data.samplers import TrainingSampler
+
+from .hooks import mixed_seed, seed_rngs
 
 _pending_seed = None  # seed of the stream position last handed out in this process
 
 
 def position_seed(seed: int, rank: int, pos: int) -> int:
     """A 31-bit seed for position ``pos`` of process ``rank``'s stream."""
-    return int(np.random.SeedSequence([seed, rank, pos, 0x5EED]).generate_state(1)[0] % (2**31))
+    return mixed_seed(seed, rank, pos, 0x5EED)
 
 
 class ResumableTrainingSampler(TrainingSampler):
@@ -68,8 +67,5 @@ class SampleSeededMapper:
 
     def __call__(self, record):
         if _pending_seed is not None:
-            s = position_seed(*_pending_seed)
-            torch.manual_seed(s)
-            np.random.seed(s)
-            random.seed(s)
+            seed_rngs(position_seed(*_pending_seed))
         return self.mapper(record)

@@ -7,6 +7,7 @@ its loss maths in fp32 itself (contracts.md). Everything else is ``SimpleTrainer
 """
 
 import logging
+import math
 import time
 from typing import Callable, Mapping, Optional
 
@@ -14,6 +15,8 @@ import torch
 from detectron2.engine.train_loop import SimpleTrainer
 from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
+
+from decon_d2.data.corrupt import count_corrupt
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ class DeConStepTrainer(SimpleTrainer):
         """Cumulative count of unreadable images the loader replaced (``num_corrupt_replaced``)."""
         if not isinstance(data, (list, tuple)):
             return
-        new = sum(int(d.get("num_corrupt_replaced", 0)) for d in data if isinstance(d, dict))
+        new = count_corrupt(d for d in data if isinstance(d, dict))
         if new:
             self.corrupt_images_replaced += new
             logger.warning(
@@ -107,13 +110,24 @@ class DeConStepTrainer(SimpleTrainer):
         )
 
     def _write_metrics(self, loss_dict, data_time, prefix="", iter=None):
-        # Checked on every process (Detectron2 checks only the gathered mean on the main one), so
-        # each rank stops at the same iteration, before the optimiser applies the bad gradients.
+        # Checked on every process and agreed by all of them (Detectron2 checks only the gathered
+        # mean on the main one): a NaN on one rank reaches every rank's gradients through DDP, so
+        # all ranks stop at the same iteration, before the optimiser applies the bad gradients,
+        # instead of the healthy ones waiting in the next collective until it times out.
         values = {k: float(v.detach().float().cpu()) for k, v in loss_dict.items()}
-        if not all(map(lambda x: x == x and abs(x) != float("inf"), values.values())):
+        finite = all(map(math.isfinite, values.values()))
+        if comm.get_world_size() > 1:
+            device = list(loss_dict.values())[0].device  # (`iter` is shadowed here)
+            flag = torch.tensor([1.0 if finite else 0.0], device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+            everywhere = bool(flag.item())
+        else:
+            everywhere = finite
+        if not everywhere:
+            where = f"rank {comm.get_rank()}" if not finite else "another rank"
             raise FloatingPointError(
                 f"Loss became infinite or NaN at iteration={self.iter} "
-                f"(rank {comm.get_rank()}); the weights were not updated with it.\n"
+                f"({where}); the weights were not updated with it.\n"
                 f"Per-term losses:\n{format_loss_breakdown(values)}\n"
                 f"Last good checkpoint: {self.last_checkpoint()}\n"
                 f"Resume from it with --resume (same OUTPUT_DIR), e.g. after lowering "

@@ -74,6 +74,12 @@ def derive_schedule(cfg, world_size: int):
     return cfg, sched
 
 
+def seeds_each_step(cfg) -> bool:
+    """Exact resume: re-seed per iteration (``IterationSeedHook``) and per sample
+    (``SampleSeededMapper``); needs a fixed SEED."""
+    return cfg.SOLVER.DECON.SEED_EACH_ITER and cfg.SEED >= 0
+
+
 def data_seed(cfg) -> int:
     """Seed of the sampler stream: SEED when fixed, else one shared random seed per run."""
     return cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
@@ -169,7 +175,7 @@ class Trainer(DefaultTrainer):
         ret.insert(
             anchor, MomentumTeacherHook(dec.TEACHER_BASE_MOMENTUM, dec.TEACHER_FINAL_MOMENTUM)
         )
-        if dec.SEED_EACH_ITER and self.cfg.SEED >= 0:
+        if seeds_each_step(self.cfg):
             ret.insert(0, IterationSeedHook(self.cfg.SEED))  # first: before any before_step
         return ret
 
@@ -229,7 +235,7 @@ class Trainer(DefaultTrainer):
         # Listed once here and handed to the loader (ImageNet's listing takes a while).
         records = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)
         size = len(records)
-        exact = cfg.SOLVER.DECON.SEED_EACH_ITER and cfg.SEED >= 0
+        exact = seeds_each_step(cfg)
         sampler = ResumableTrainingSampler(
             size, seed=seed, start_index=start_iter * per_gpu, seed_samples=exact
         )

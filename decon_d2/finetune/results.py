@@ -10,6 +10,8 @@ from typing import Dict, Mapping
 
 from detectron2.utils.file_io import PathManager
 
+from ..convert.formats import atomic_write_text
+
 KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
@@ -32,8 +34,5 @@ def write_results(results: Mapping[str, Mapping], output_dir: str, extra: Mappin
     PathManager.mkdirs(output_dir)
     path = os.path.join(output_dir, "results.json")
     payload = {"results": summarize_results(results), **(extra or {})}
-    tmp = path + ".tmp"
-    with PathManager.open(tmp, "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(payload, indent=2))
     return path

@@ -130,7 +130,7 @@ class SlotConHead(nn.Module):
             contrast, skipped = contrast + term, skipped + int(skip)
 
         if self.training:
-            self.update_center(torch.cat(t_scores))
+            self.update_center(t_scores)
         w = self.group_loss_weight
         losses = {"group": w * group, "contrast": (1.0 - w) * contrast}
         logs = {"group": group.detach(), "contrast": contrast.detach(), "contrast_skipped": skipped}
@@ -138,9 +138,14 @@ class SlotConHead(nn.Module):
 
     @torch.no_grad()
     def update_center(self, teacher_scores):
-        """c <- m * c + (1 - m) * mean of the raw teacher scores over all pixels, all processes."""
-        k = teacher_scores.shape[1]
-        flat = teacher_scores.permute(0, 2, 3, 1).reshape(-1, k).to(self.center.dtype)
-        total = all_reduce_sum(torch.cat([flat.sum(0), flat.new_tensor([flat.shape[0]])]))
+        """c <- m * c + (1 - m) * mean of the raw teacher scores over all pixels, all processes.
+
+        ``teacher_scores``: the per-view B x K x H x W maps (summed in the center's dtype, no
+        concatenated or upcast copy).
+        """
+        k = self.center.shape[1]
+        sums = sum(a.sum(dim=(0, 2, 3), dtype=self.center.dtype) for a in teacher_scores)
+        pixels = sum(a.numel() // k for a in teacher_scores)
+        total = all_reduce_sum(torch.cat([sums, sums.new_tensor([pixels])]))
         batch_center = (total[:k] / total[k]).view(1, k)
         self.center.mul_(self.center_momentum).add_(batch_center, alpha=1.0 - self.center_momentum)

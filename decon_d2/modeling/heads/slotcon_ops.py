@@ -24,6 +24,13 @@ def _fp32(x):
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
+def _no_autocast(x):
+    """Autocast off on ``x``'s device: matmuls/einsums of the loss maths then run in the dtype of
+    their (upcast) inputs. Under bf16 autocast a cosine score would otherwise carry ~3 digits,
+    an error of ~0.06 after division by the 0.07 temperature."""
+    return torch.autocast(device_type=x.device.type, enabled=False)
+
+
 def semantic_grouping(z, prototypes, temp, eps=1e-6):
     """Soft-assign pixels to prototypes and pool them into slots.
 
@@ -35,10 +42,13 @@ def semantic_grouping(z, prototypes, temp, eps=1e-6):
         slots B x K x D (attention-weighted means of the un-normalised ``z``), and
         scores B x K x H x W (cosine similarities, the input of both losses).
     """
-    scores = torch.einsum("kd,bdhw->bkhw", F.normalize(prototypes, dim=1), F.normalize(z, dim=1))
-    attn = torch.softmax(_fp32(scores) / temp, dim=1) + eps
-    attn = attn / attn.sum(dim=(2, 3), keepdim=True)
-    slots = torch.einsum("bdhw,bkhw->bkd", _fp32(z), attn)
+    with _no_autocast(z):
+        z = _fp32(z)
+        protos = F.normalize(_fp32(prototypes), dim=1)
+        scores = torch.einsum("kd,bdhw->bkhw", protos, F.normalize(z, dim=1))
+        attn = torch.softmax(scores / temp, dim=1) + eps
+        attn = attn / attn.sum(dim=(2, 3), keepdim=True)
+        slots = torch.einsum("bdhw,bkhw->bkd", z, attn)
     return slots, scores
 
 
@@ -51,11 +61,12 @@ def align_scores(scores, boxes, flips):
             A non-overlap (x2 < x1) yields an all-zero map.
         flips: B bools (this view was mirrored).
     """
+    scores = _fp32(scores)
     b, _, h, w = scores.shape
     scale = boxes.new_tensor([w, h, w, h])
     rois = torch.cat([torch.arange(b, device=boxes.device, dtype=boxes.dtype)[:, None],
                       boxes * scale], dim=1)
-    aligned = roi_align(_fp32(scores), rois.to(_fp32(scores).dtype), (h, w), aligned=True)
+    aligned = roi_align(scores, rois.to(scores.dtype), (h, w), aligned=True)
     flips = flips.to(device=aligned.device, dtype=torch.bool).view(b, 1, 1, 1)
     return torch.where(flips, aligned.flip(-1), aligned)
 
@@ -64,14 +75,14 @@ def self_distillation(student, teacher, center, student_temp, teacher_temp):
     """Cross-entropy from centred, sharpened teacher scores to student scores, mean over pixels.
 
     ``student``/``teacher``: aligned B x K x H x W maps; ``center``: 1 x K. The teacher side is a
-    constant (no gradient).
+    constant (no gradient). Softmaxes run over dim 1 in place of SlotCon's flatten to
+    (B*H*W) x K: the same numbers without the two permuted copies.
     """
-    k = student.shape[1]
-    s = _fp32(student).permute(0, 2, 3, 1).reshape(-1, k)
     with torch.no_grad():
-        t = _fp32(teacher).permute(0, 2, 3, 1).reshape(-1, k)
-        target = torch.softmax((t - center) / teacher_temp, dim=1)
-    return -(target * torch.log_softmax(s / student_temp, dim=1)).sum(dim=1).mean()
+        center = center.view(1, -1, 1, 1)
+        target = torch.softmax((_fp32(teacher) - center) / teacher_temp, dim=1)
+    log_p = torch.log_softmax(_fp32(student) / student_temp, dim=1)
+    return -(target * log_p).sum(dim=1).mean()
 
 
 @torch.no_grad()
@@ -117,7 +128,8 @@ def slot_contrast(q_slots, k_slots, q_present, k_present, predictor, temp):
         offset = comm.get_rank() * b * k
         idx = sel.nonzero().squeeze(1)
         labels = mask_all.long().cumsum(0)[idx + offset] - 1
-    pred = F.normalize(_fp32(predictor(q[sel])), dim=1)
-    logits = pred @ keys.t() / temp
-    ce = F.cross_entropy(logits, labels, reduction="sum")
+    pred = predictor(q[sel])  # the MLP itself may run under autocast
+    with _no_autocast(pred):
+        logits = F.normalize(_fp32(pred), dim=1) @ keys.t() / temp
+        ce = F.cross_entropy(logits, labels, reduction="sum")
     return ce * (2 * temp) * comm.get_world_size() / n_global, False
