@@ -23,7 +23,7 @@ from typing import List, Optional
 REPO = Path(__file__).resolve().parents[2]
 FINETUNE_CFG = "configs/finetune/demo/mask_rcnn_R_50_FPN_demo.yaml"
 # Rough stage costs on 2 CPU cores (seconds), used only for the remaining-time estimate.
-BUDGET = {"pretrain": 60, "convert": 30, "finetune_random": 240, "finetune_decon": 240,
+BUDGET = {"pretrain": 30, "convert": 30, "finetune_random": 330, "finetune_decon": 330,
           "report": 20}
 
 
@@ -38,7 +38,7 @@ class Progress:
         spent = time.time() - self.t0
         budget_done = sum(BUDGET[s] for s in self.done)
         # Observed speed relative to the budgets, damped: stages differ in how they scale.
-        speed = min(max(spent / budget_done, 0.5), 3.0) if budget_done and spent > 0 else 1.0
+        speed = min(max(spent / budget_done, 0.75), 3.0) if budget_done and spent > 0 else 1.0
         left = speed * sum(BUDGET[s] for s in self.stages if s not in self.done)
         print(f"\n[demo {i}/{len(self.stages)}] {what}  (elapsed {spent / 60:.1f} min, "
               f"~{left / 60:.1f} min left)", flush=True)
