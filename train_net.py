@@ -5,21 +5,31 @@
     python train_net.py --config-file configs/decon_pretrain.yaml --num-gpus 8   # paper recipe
     python train_net.py --config-file ... --resume            # continue the run in OUTPUT_DIR
 
-What runs is chosen by the config's MODEL.META_ARCHITECTURE ("DeCon" = pre-training); the
-Trainer lives in ``decon_d2.engine`` (docs/engine.md). Trailing ``KEY VALUE`` pairs override
-the config; keep ``--dist-url`` and other flags before them.
+The config's MODEL.META_ARCHITECTURE chooses the trainer: a pre-training architecture ("DeCon")
+runs ``PretrainTrainer``, anything else (a detector to fine-tune) ``FinetuneTrainer``
+(docs/engine.md, docs/finetune.md). Trailing ``KEY VALUE`` pairs override the config; keep
+``--dist-url`` and other flags before them.
 """
 import logging
 
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import default_argument_parser, launch
 
-from decon_d2.engine import Trainer, setup
-from decon_d2.finetune import FinetuneConfigError
+from decon_d2.engine import PretrainTrainer, setup
+from decon_d2.finetune import FinetuneConfigError, FinetuneTrainer
+from decon_d2.modeling import PRETRAINING_ARCHITECTURES
+
+
+def trainer_class(cfg):
+    """The trainer for this config, chosen by ``MODEL.META_ARCHITECTURE``."""
+    if cfg.MODEL.META_ARCHITECTURE in PRETRAINING_ARCHITECTURES:
+        return PretrainTrainer
+    return FinetuneTrainer
 
 
 def main(args):
     cfg = setup(args)
+    Trainer = trainer_class(cfg)
     try:
         Trainer.preflight(cfg, resume=args.resume)  # fails before any work on a bad config
     except FinetuneConfigError as e:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Issue 8, GPU part: pre-training cost at 224 crops, bf16, the largest per-GPU batch that fits,
+# Pre-training cost benchmark, GPU part (docs/benchmarks.md): cost at 224 crops, bf16, the largest per-GPU batch that fits,
 # for encoder-only, DeCon-SL and DeCon-ML, then the memory/speed options on DeCon-ML. Prepared on
 # a CPU machine and not yet run; about 6-8 minutes on one H100/H200. Results: docs/benchmarks.md.
 #
-# Prepare (on the CPU machine, from the repository root):   ../shared/device/wheelhouse.sh .whl
+# Prepare (on a machine that reaches PyPI, from the repository root): bash scripts/gpu_wheels.sh .whl
 # Run (on the GPU machine, .whl carried with the tree):      bash scripts/gpu_benchmark.sh
 # Writes $OUT/*.json and $OUT/*.log (OUT defaults to output/benchmark/gpu).
 set -uo pipefail
@@ -11,8 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=${OUT:-output/benchmark/gpu}
 mkdir -p "$OUT"
 
-# 1. Wheels (Python 3.12 and torch preinstalled, no registry), as
-#    /work/shared/device/wheelhouse.sh says.
+# 1. Wheels (Python 3.12 and torch preinstalled, no registry), from scripts/gpu_wheels.sh.
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
 fi

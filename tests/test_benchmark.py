@@ -1,7 +1,8 @@
 """Smoke test of ``python -m decon_d2.benchmark``: one step per case on CPU, tiny sizes.
 
 No timing is asserted (no timed tests); only that every measurement is produced and consistent.
-Tiny = ResNet-18, 64-px crops, batch 2, small heads, in-process (no subprocess per case).
+Tiny = the instant-test configs (``--instant-test``: ResNet-18, small heads), 64-px crops,
+batch 2, in-process (no subprocess per case).
 """
 import json
 
@@ -10,18 +11,12 @@ import pytest
 from decon_d2.benchmark import parse_case
 from decon_d2.benchmark.__main__ import main
 
-TINY = [
-    "MODEL.RESNETS.DEPTH", "18", "MODEL.RESNETS.RES2_OUT_CHANNELS", "64",
-    "MODEL.DECON.SLOTCON.NUM_PROTOTYPES", "8", "MODEL.DECON.SLOTCON.PROJ_HIDDEN_DIM", "32",
-    "MODEL.DECON.SLOTCON.PRED_HIDDEN_DIM", "32", "MODEL.DECON.SLOTCON.PROJ_OUT_DIM", "16",
-]
-
 
 def test_benchmark_one_step_on_cpu(tmp_path, capsys):
     out = tmp_path / "bench.json"
     rc = main(["--variants", "encoder_only", "decon_sl+ckpt", "--crop", "64", "--batch", "2",
                "--steps", "1", "--warmup", "0", "--device", "cpu", "--in-process",
-               "--json", str(out)] + TINY)
+               "--json", str(out), "--instant-test"])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "time vs enc" in printed and "FLOPs of decon_sl+ckpt" in printed

@@ -8,8 +8,10 @@ import pytest
 
 from decon_d2.engine import build_cfg, setup
 from decon_d2.engine.schedules import compute_schedule
+from decon_d2.modeling import variant_label
+from decon_d2.utils.paths import REPO_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO_ROOT)
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True))
 LEAVES = [c for c in CONFIGS if not os.path.basename(c).startswith("Base-")]
 
@@ -43,7 +45,9 @@ def test_config_loads_through_setup(path, tmp_path):
         assert cfg.SOLVER.REFERENCE_WORLD_SIZE == 0  # the epoch arithmetic owns the schedule
         assert cfg.INPUT.FORMAT == "RGB" and not cfg.MODEL.RESNETS.STRIDE_IN_1X1
         assert list(cfg.MODEL.PIXEL_MEAN) == [123.675, 116.28, 103.53]
-        assert not cfg.DATALOADER.ASPECT_RATIO_GROUPING and cfg.SOLVER.DECON.EPOCHS > 0
+        assert not cfg.DATALOADER.ASPECT_RATIO_GROUPING
+        # epochs define the schedule, except in the 3-iteration instant tests
+        assert cfg.SOLVER.DECON.EPOCHS > 0 or "quick_schedules" in path
 
 
 def test_paper_recipe_arithmetic():
@@ -68,17 +72,42 @@ def test_paper_recipe_arithmetic():
     assert s.lr == 2.0
     assert cfg.SOLVER.DECON.OPTIMIZER == "LARS" and cfg.SOLVER.WEIGHT_DECAY == 1e-5
     assert cfg.SOLVER.AMP.ENABLED and cfg.SOLVER.AMP.PRECISION == "float16"
-    assert cfg.MODEL.DECON.VARIANT == "decon_ml" and cfg.MODEL.DECON.SLOTCON.NUM_PROTOTYPES == 256
+    assert cfg.MODEL.DECON.SLOTCON.NUM_PROTOTYPES == 256
     assert cfg.INPUT.DECON.CROP_SIZE == 224 and cfg.DATASETS.TRAIN == ("coco_2017_train_unlabeled",)
 
 
 def test_demo_schedule_derived_from_the_embedded_data_set():
     from detectron2.utils import comm
 
-    from decon_d2.engine.trainer import derive_schedule
+    from decon_d2.engine.pretrain_trainer import derive_schedule
 
     cfg = build_cfg(os.path.join(ROOT, "configs", "demo", "decon_ml_demo.yaml"))
     cfg2, s = derive_schedule(cfg, comm.get_world_size())
     assert s.dataset_size == 35 and s.iters_per_epoch == 35 // cfg.SOLVER.IMS_PER_BATCH
     assert cfg2.SOLVER.MAX_ITER == s.iters_per_epoch * cfg.SOLVER.DECON.EPOCHS
     assert 20 <= cfg2.SOLVER.MAX_ITER <= 40
+
+
+VARIANT_LEAVES = {
+    "decon_ml": ["decon_pretrain.yaml", "demo/decon_ml_demo.yaml",
+                 "quick_schedules/decon_ml_instant_test.yaml"],
+    "decon_sl": ["decon_sl_pretrain.yaml", "demo/decon_sl_demo.yaml",
+                 "quick_schedules/decon_sl_instant_test.yaml"],
+    "encoder_only": ["slotcon_pretrain.yaml", "demo/slotcon_demo.yaml",
+                     "quick_schedules/slotcon_instant_test.yaml"],
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANT_LEAVES))
+def test_each_variant_leaf_states_its_variant_with_explicit_keys(variant):
+    """The paper, demo and instant-test leaf of a variant each set the four decoder keys
+    themselves (not inherited from a base or a default), and those keys name that variant."""
+    for rel in VARIANT_LEAVES[variant]:
+        path = os.path.join(ROOT, "configs", rel)
+        with open(path) as f:
+            text = f.read()
+        for key in ("DECODER_TYPE", "DECODER_LEVELS", "ENCODER_LOSS_WEIGHT",
+                    "SKIP_CHANNEL_DROPOUT"):
+            assert f"    {key}:" in text, (rel, key)
+        d = build_cfg(path).MODEL.DECON
+        assert variant_label(d.DECODER_TYPE, d.DECODER_LEVELS) == variant, rel

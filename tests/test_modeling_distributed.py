@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-from test_modeling_model import make_batch, make_cfg
+from decon_d2.utils.testing import instant_test_cfg, synthetic_batch
 
 WORLD = 2
 N_GLOBAL = 4
@@ -36,7 +36,7 @@ def _worker(rank, tmp):
     dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=rank,
                             world_size=WORLD)
     try:
-        model = build_model(make_cfg("decon_sl"))
+        model = build_model(instant_test_cfg("decon_sl", r50=True))
         model.load_state_dict(torch.load(f"{tmp}/model.pth"))
         model.double().train()
         batch = torch.load(f"{tmp}/batch.pth")
@@ -51,10 +51,10 @@ def _worker(rank, tmp):
 
 def test_two_processes_match_one_process(tmp_path):
     torch.manual_seed(0)
-    model = build_model(make_cfg("decon_sl"))
+    model = build_model(instant_test_cfg("decon_sl", r50=True))
     model.copy_student_to_teacher()
     torch.save(model.state_dict(), tmp_path / "model.pth")
-    batch = make_batch(n=N_GLOBAL, seed=3)
+    batch = synthetic_batch(N_GLOBAL, 64, seed=3)
     batch[1]["flip2"] = True
     batch[2]["box2"] = torch.tensor([0.3, 0.1, 0.95, 1.0])
     torch.save(batch, tmp_path / "batch.pth")

@@ -1,4 +1,4 @@
-"""SlotCon loss pieces against independent, loop-based formulas (method.md §2.1, §2.2b).
+"""SlotCon loss pieces against independent, loop-based formulas (docs/method.md §2.1, §2.2b).
 
 Everything runs in float64 on tiny random tensors, so agreement is checked to 1e-9.
 """
@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from decon_d2.modeling.heads.slotcon import SlotConHead
@@ -54,10 +53,12 @@ def ref_grouping(z, protos, temp, eps=1e-6):
 
 
 def ref_bilinear(m, y, x):
-    """Bilinear sample of a C x H x W map at continuous (y, x), torchvision's border rules."""
+    """Bilinear sample of a C x H x W map at continuous (y, x), with torchvision RoIAlign's border
+    rules: outside [-1, H] x [-1, W] the sample is 0; coordinates <= 0 are clamped to 0; at or
+    beyond the last row/column the last row/column is used."""
     _, h, w = m.shape
     if y < -1.0 or y > h or x < -1.0 or x > w:
-        return torch.zeros(m.shape[0])
+        return torch.zeros(m.shape[0], dtype=m.dtype)
     y, x = max(y, 0.0), max(x, 0.0)
     y0, x0 = int(math.floor(y)), int(math.floor(x))
     if y0 >= h - 1:
@@ -75,22 +76,39 @@ def ref_bilinear(m, y, x):
             + ly * (1 - lx) * m[:, y1, x0] + ly * lx * m[:, y1, x1])
 
 
+def ref_roi_align(m, box, out_h, out_w):
+    """RoIAlign(aligned=True, sampling_ratio=-1) of one C x H x W map, in Python floats.
+
+    ``box``: x1, y1, x2, y2 in pixel units. Each output bin averages a grid of
+    ceil(roi_h / out_h) x ceil(roi_w / out_w) bilinear samples at the sub-bin centres; a box with
+    non-positive size has an empty grid and gives 0 (count clamped to 1)."""
+    x1, y1, x2, y2 = (float(v) - 0.5 for v in box)  # aligned=True: half-pixel offset
+    roi_w, roi_h = x2 - x1, y2 - y1
+    bin_w, bin_h = roi_w / out_w, roi_h / out_h
+    grid_h, grid_w = math.ceil(roi_h / out_h), math.ceil(roi_w / out_w)
+    count = max(grid_h * grid_w, 1)
+    out = torch.zeros(m.shape[0], out_h, out_w, dtype=m.dtype)
+    for ph in range(out_h):
+        for pw in range(out_w):
+            acc = torch.zeros(m.shape[0], dtype=m.dtype)
+            for iy in range(grid_h):  # range(n <= 0) is empty
+                y = y1 + ph * bin_h + (iy + 0.5) * bin_h / grid_h
+                for ix in range(grid_w):
+                    x = x1 + pw * bin_w + (ix + 0.5) * bin_w / grid_w
+                    acc = acc + ref_bilinear(m, y, x)
+            out[:, ph, pw] = acc / count
+    return out
+
+
 def ref_align(scores, boxes, flips):
-    """Crop to the box (one bilinear sample per output cell), resize to H x W, undo the flip."""
+    """Crop each map to its normalised box, resize to H x W (RoIAlign), mirror when flipped."""
     b, k, h, w = scores.shape
     out = torch.zeros_like(scores)
     for bi in range(b):
-        x1, y1, x2, y2 = (boxes[bi] * torch.tensor([w, h, w, h])).tolist()
-        bw, bh = (x2 - x1) / w, (y2 - y1) / h
-        for yy in range(h):
-            for xx in range(w):
-                if bw <= 0 or bh <= 0:
-                    continue  # empty box: RoIAlign gives zeros
-                sy = y1 - 0.5 + (yy + 0.5) * bh
-                sx = x1 - 0.5 + (xx + 0.5) * bw
-                out[bi, :, yy, xx] = ref_bilinear(scores[bi], sy, sx)
-        if flips[bi]:
-            out[bi] = out[bi].flip(-1)
+        nx1, ny1, nx2, ny2 = (float(v) for v in boxes[bi])
+        out[bi] = ref_roi_align(scores[bi], (nx1 * w, ny1 * h, nx2 * w, ny2 * h), h, w)
+        if bool(flips[bi]):
+            out[bi] = out[bi][:, :, [w - 1 - j for j in range(w)]]
     return out
 
 
@@ -156,16 +174,42 @@ def test_align_matches_formula(flip):
                                ref_align(scores, boxes, flips), **TOL)
 
 
-def test_identical_views_align_equal():
-    scores = torch.randn(2, 4, 7, 7)
-    boxes = torch.tensor([[0.2, 0.1, 0.9, 0.8], [0.0, 0.0, 1.0, 1.0]])
-    flips = torch.tensor([False, True])
-    a1 = align_scores(scores, boxes, flips)
-    a2 = align_scores(scores.clone(), boxes.clone(), flips.clone())
-    torch.testing.assert_close(a1, a2, rtol=0, atol=0)
+# Boxes (x1, y1, x2, y2, normalised): inside the map, touching each edge, the whole view,
+# thin ones, and a non-overlap (x2 < x1). Each is tried unflipped and flipped.
+ALIGN_BOXES = [
+    [0.1, 0.2, 0.7, 0.9],
+    [0.0, 0.0, 1.0, 1.0],
+    [0.0, 0.35, 0.45, 1.0],
+    [0.55, 0.0, 1.0, 0.6],
+    [0.23, 0.41, 0.31, 0.52],
+    [0.0, 0.0, 0.05, 0.9],
+    [0.95, 0.1, 1.0, 1.0],
+    [0.7, 0.2, 0.3, 0.8],  # x2 < x1: the crops do not overlap
+]
+
+
+@pytest.mark.parametrize("hw", [(7, 7), (12, 10)], ids=["7x7", "12x10"])
+@pytest.mark.parametrize("flip", [False, True], ids=["unflipped", "flipped"])
+def test_align_matches_roi_align_loop_reference(hw, flip):
+    """align_scores against torchvision's RoIAlign definition written out as loops (float64)."""
+    h, w = hw
+    g = torch.Generator().manual_seed(11 + h + w)
+    boxes = torch.tensor(ALIGN_BOXES, dtype=torch.float64)
+    corners = torch.rand(3, 2, 2, generator=g, dtype=torch.float64).sort(dim=1).values
+    boxes = torch.cat([boxes, corners.reshape(3, 4)])  # + random boxes: (x1, y1) < (x2, y2)
+    scores = torch.randn(len(boxes), 3, h, w, generator=g, dtype=torch.float64)
+    flips = torch.full((len(boxes),), flip)
+    got = align_scores(scores, boxes, flips)
+    assert got.dtype == torch.float64 and got.shape == scores.shape
+    torch.testing.assert_close(got, ref_align(scores, boxes, flips), rtol=1e-10, atol=1e-10)
+    # The non-overlap box gives an all-zero map; every other box a non-trivial one.
+    assert torch.count_nonzero(got[7]) == 0
+    assert all(torch.count_nonzero(got[i]) > 0 for i in range(len(boxes)) if i != 7)
     # The whole view, unflipped, is its own overlap: alignment is the identity.
-    full = align_scores(scores, torch.tensor([[0.0, 0.0, 1.0, 1.0]] * 2), torch.tensor([False] * 2))
-    torch.testing.assert_close(full, scores, **TOL)
+    if not flip:
+        torch.testing.assert_close(got[1], scores[1], rtol=1e-10, atol=1e-10)
+    else:
+        torch.testing.assert_close(got[1], scores[1].flip(-1), rtol=1e-10, atol=1e-10)
 
 
 def test_flipped_view_aligns_to_unflipped():
@@ -286,6 +330,7 @@ def test_grouping_maths_stay_fp32_under_bf16_autocast():
     protos = torch.randn(8, 16, dtype=torch.float32)
     ref_slots, ref_scores = semantic_grouping(z.float(), protos, 0.07)
     with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert (protos @ protos.t()).dtype == torch.bfloat16  # autocast is really active here
         slots, scores = semantic_grouping(z, protos, 0.07)
     assert scores.dtype == torch.float32 and slots.dtype == torch.float32
     torch.testing.assert_close(scores, ref_scores, rtol=0, atol=1e-6)

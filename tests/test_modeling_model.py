@@ -1,6 +1,7 @@
 """The DeCon meta-architecture: variants, Detectron2 key names, gradients, EMA, edge cases.
 
-Models use the real ResNet-50 + FPN on 64-pixel crops, batch 2, with tiny head widths.
+Models are the instant-test configs (configs/quick_schedules/) on the real ResNet-50 + FPN:
+64-pixel crops, batch 2, tiny head widths.
 """
 import pytest
 import torch
@@ -9,53 +10,28 @@ from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-from decon_d2.benchmark import synthetic_batch
-from decon_d2.config import add_decon_config
 from decon_d2.modeling import DeCon, DeConFPN
+from decon_d2.utils.testing import (
+    build_instant_model, decon_opts, instant_test_cfg, synthetic_batch,
+)
 
 VARIANTS = ("encoder_only", "decon_sl", "decon_ml")
 LEVELS = ("p2", "p3", "p4", "p5")
 
 
-def make_cfg(variant="decon_sl", **decon):
-    """A pre-training config as configs/ should write it, with tiny head widths."""
-    cfg = get_cfg()
-    add_decon_config(cfg)
-    cfg.MODEL.META_ARCHITECTURE = "DeCon"
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.PIXEL_MEAN = [123.675, 116.28, 103.53]
-    cfg.MODEL.PIXEL_STD = [58.395, 57.12, 57.375]
-    cfg.MODEL.BACKBONE.FREEZE_AT = 0
-    cfg.MODEL.RESNETS.DEPTH = 50
-    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
-    cfg.MODEL.RESNETS.NORM = "SyncBN"
-    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
-    cfg.MODEL.FPN.IN_FEATURES = ["res2", "res3", "res4", "res5"]
-    cfg.MODEL.FPN.NORM = "SyncBN"
-    cfg.MODEL.DECON.VARIANT = variant
-    s = cfg.MODEL.DECON.SLOTCON
-    s.PROJ_HIDDEN_DIM, s.PRED_HIDDEN_DIM, s.PROJ_OUT_DIM, s.NUM_PROTOTYPES = 32, 32, 16, 8
-    for k, v in decon.items():
-        setattr(cfg.MODEL.DECON, k, v)
-    return cfg
+def build(variant="decon_sl", **decon):
+    """The variant's instant-test model on the real ResNet-50 (configs/quick_schedules/)."""
+    return build_instant_model(variant, *decon_opts(**decon), r50=True)
 
 
 def make_batch(n=2, size=64, seed=0):
-    """The benchmark's synthetic two-view batch (contract format, partly overlapping boxes)."""
     return synthetic_batch(n, size, seed)
-
-
-def build(variant="decon_sl", **decon):
-    torch.manual_seed(0)
-    model = build_model(make_cfg(variant, **decon))
-    model.copy_student_to_teacher()
-    return model.train()
 
 
 @pytest.fixture(scope="module")
 def mask_rcnn_backbone():
     """The backbone of Detectron2's own Mask R-CNN R50-FPN, built from its model-zoo config with
-    the fine-tuning overrides of method.md §4.4 (SyncBN in backbone and FPN, nothing frozen)."""
+    the fine-tuning overrides of docs/method.md §4.4 (SyncBN in backbone and FPN, nothing frozen)."""
     cfg = get_cfg()
     cfg.merge_from_file(model_zoo.get_config_file(
         "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_1x.yaml"))
@@ -115,7 +91,7 @@ def test_backbone_loads_into_mask_rcnn_with_matching_shapes(mask_rcnn_backbone):
     target = mask_rcnn_backbone
     source = build("decon_ml", SKIP_CHANNEL_DROPOUT=0.0).teacher.backbone
     target.load_state_dict(source.state_dict(), strict=True)
-    # Backbone details the recipe fixes (method.md §1.2-1.3).
+    # Backbone details the recipe fixes (docs/method.md §1.2-1.3).
     res = source.bottom_up
     assert res.res3[0].conv1.stride == (1, 1) and res.res3[0].conv2.stride == (2, 2)
     assert all(float(b.conv3.norm.weight.abs().sum()) == 0 for s in ("res2", "res3", "res4", "res5")
@@ -189,17 +165,27 @@ def test_teacher_dropout_follows_config():
 
 
 def test_config_validation():
-    assert build("encoder_only", ENCODER_LOSS_WEIGHT=0.5).encoder_loss_weight == 1.0
+    def cfg(variant, **decon):
+        return instant_test_cfg(variant, *decon_opts(**decon), r50=True)
+
+    with pytest.raises(ValueError, match="ENCODER_LOSS_WEIGHT.*1.0"):
+        build_model(cfg("encoder_only", ENCODER_LOSS_WEIGHT=0.5))
     with pytest.raises(ValueError, match="ENCODER_LOSS_WEIGHT"):
-        build_model(make_cfg("decon_sl", ENCODER_LOSS_WEIGHT=1.0))
-    with pytest.raises(ValueError, match="VARIANT"):
-        build_model(make_cfg("decon_xl"))
-    cfg = make_cfg("encoder_only")
-    cfg.MODEL.BACKBONE.FREEZE_AT = 2
+        build_model(cfg("decon_sl", ENCODER_LOSS_WEIGHT=1.0))
+    with pytest.raises(ValueError, match="DECODER_TYPE"):
+        build_model(cfg("decon_sl", DECODER_TYPE="UNet"))
+    with pytest.raises(ValueError, match="DECODER_LEVELS"):
+        build_model(cfg("decon_sl", DECODER_LEVELS=["p2", "p7"]))
+    with pytest.raises(ValueError, match="DECODER_LEVELS"):
+        build_model(cfg("decon_sl", DECODER_LEVELS=[]))
+    with pytest.raises(ValueError, match="SKIP_CHANNEL_DROPOUT"):
+        build_model(cfg("encoder_only", SKIP_CHANNEL_DROPOUT=0.5))
     with pytest.raises(ValueError, match="FREEZE_AT"):
-        build_model(cfg)
+        build_model(instant_test_cfg("encoder_only", "MODEL.BACKBONE.FREEZE_AT", 2, r50=True))
     # alpha = 0: no encoder head is built; the encoder trains through the decoder only.
     assert set(build("decon_sl", ENCODER_LOSS_WEIGHT=0.0).student.heads) == {"p2"}
+    # The variant name is derived from the keys, never read.
+    assert build("decon_ml", DECODER_LEVELS=["p3", "p4", "p5"]).variant == "decon_fpn[p3,p4,p5]"
 
 
 def test_syncbn_becomes_bn_in_one_process():

@@ -1,13 +1,12 @@
-"""Pre-training cost benchmark (issue 8): ``python -m decon_d2.benchmark --help``.
+"""Pre-training cost benchmark: ``python -m decon_d2.benchmark --help``.
 
 Times a real training step (student and teacher forward on both views, loss, backward, LARS step,
 EMA update) of each variant built from ``configs/`` on a synthetic batch in the contract format
 (data loading excluded), counts FLOPs per component, and reports each variant's ratio to
 encoder-only measured in the same run. Results and their reading: ``docs/benchmarks.md``.
 """
-from .cases import Case, bench_cfg, build_bench_model, parse_case, synthetic_batch
+from .cases import Case, bench_cfg, build_bench_model, parse_case
 from .flops import count_flops
 from .timing import time_steps
 
-__all__ = ["Case", "parse_case", "bench_cfg", "build_bench_model", "synthetic_batch", "count_flops",
-           "time_steps"]
+__all__ = ["Case", "parse_case", "bench_cfg", "build_bench_model", "count_flops", "time_steps"]

@@ -46,6 +46,8 @@ def parse_args(argv=None):
     p.add_argument("--in-process", action="store_true",
                    help="no subprocess per case (faster; CPU peak RSS is then cumulative)")
     p.add_argument("--config-dir", default=None)
+    p.add_argument("--instant-test", action="store_true",
+                   help="tiny configs of configs/quick_schedules/ (smoke runs, not measurements)")
     p.add_argument("--json", default=None, help="results file (default output/benchmark/*.json)")
     p.add_argument("--quiet-flops", action="store_true", help="do not print the FLOP tables")
     p.add_argument("--_worker", nargs=2, metavar=("CASE", "OUT"), help=argparse.SUPPRESS)
@@ -61,6 +63,7 @@ def _worker_argv(a, spec, out):
             "--peak-tflops", str(a.peak_tflops)]
     argv += ["--batch-search"] * a.batch_search + ["--no-flops"] * (not a.flops)
     argv += ["--probes"] * a.probes + (["--config-dir", a.config_dir] if a.config_dir else [])
+    argv += ["--instant-test"] * a.instant_test
     return argv + list(a.opts)
 
 

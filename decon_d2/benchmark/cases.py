@@ -13,8 +13,9 @@ import torch
 from detectron2.modeling import build_model
 
 from decon_d2.engine import build_cfg
+from decon_d2.utils.paths import REPO_ROOT, config_path
+from decon_d2.utils.testing import INSTANT_TEST_VARIANTS
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: the pre-training config of each variant (COCO recipe; the data set keys are not used here)
 VARIANT_CONFIGS = {
     "encoder_only": "slotcon_pretrain.yaml",
@@ -37,7 +38,7 @@ class Case:
 
     @property
     def label(self):
-        parts = [self.variant]  # the spec parse_case reads back
+        parts = [self.variant]  # the case spec parse_case reads back
         if self.dec_proj_hidden:
             parts.append(f"hid{self.dec_proj_hidden}")
         if self.decoder_levels:
@@ -77,9 +78,14 @@ def parse_case(spec):
     return case
 
 
-def bench_cfg(case, *, crop, batch, device, precision, opts=(), config_dir=None):
-    """The variant's real pre-training config with the benchmark's overrides (frozen)."""
-    path = os.path.join(config_dir or os.path.join(ROOT, "configs"), VARIANT_CONFIGS[case.variant])
+def bench_cfg(case, *, crop, batch, device, precision, opts=(), config_dir=None,
+              instant_test=False):
+    """The variant's real pre-training config (``instant_test``: its tiny twin in
+    configs/quick_schedules/, for smoke runs) with the benchmark's overrides (frozen)."""
+    if instant_test:
+        path = config_path(INSTANT_TEST_VARIANTS[case.variant])
+    else:
+        path = os.path.join(config_dir or str(REPO_ROOT / "configs"), VARIANT_CONFIGS[case.variant])
     amp = PRECISIONS[precision]
     overrides = [
         "MODEL.DEVICE", device,
@@ -110,22 +116,3 @@ def compile_projectors(model):
     for branch in (model.student, model.teacher):
         for head in branch.heads.values():
             head.projector.compile()
-
-
-def synthetic_batch(n, crop, seed=0):
-    """``n`` two-view samples in the contract format (docs/contracts.md): random uint8 views,
-    partly overlapping boxes, one flipped view in two, so every loss term runs."""
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(n):
-        out.append({
-            "file_name": f"synthetic_{i}",
-            "image_id": i,
-            "view1": torch.randint(0, 256, (3, crop, crop), dtype=torch.uint8, generator=g),
-            "view2": torch.randint(0, 256, (3, crop, crop), dtype=torch.uint8, generator=g),
-            "box1": torch.tensor([0.1, 0.2, 0.8, 0.9]),
-            "box2": torch.tensor([0.0, 0.05, 0.75, 0.6]),
-            "flip1": bool(i % 2),
-            "flip2": False,
-        })
-    return out

@@ -1,6 +1,6 @@
 """``count_flops``: FLOPs of one training step, per component, with ``torch.utils.flop_counter``.
 
-Convention: FLOPs = 2 x multiply-accumulates (the counter's; the issue's GMAC figures are half
+Convention: FLOPs = 2 x multiply-accumulates (the counter's; GMAC figures are half
 these). Counted on the real model and batch: the forward (student and teacher, both views, the
 loss) is attributed to components by module name; the backward is counted as a whole, because the
 counter's module attribution in backward is not reliable (it leaks into unrelated modules). The

@@ -18,7 +18,7 @@ def _median_time(fn, repeats, device):
 
 
 def probe_ema(model, device, repeats=5):
-    t_list, s_list = model._ema_pairs()
+    t_list, s_list = model.ema_pairs()
 
     def loop():
         with torch.no_grad():

@@ -8,7 +8,9 @@ import gc
 
 import torch
 
-from .cases import bench_cfg, build_bench_model, compile_projectors, synthetic_batch
+from decon_d2.utils.testing import synthetic_batch
+
+from .cases import bench_cfg, build_bench_model, compile_projectors
 from .device import bf16_peak_flops, device_name
 from .flops import count_flops
 from .probes import probe_batched_views, probe_ema
@@ -47,7 +49,8 @@ def run_case(case, a):
     """Measure one case with the parsed CLI arguments ``a``; returns a JSON-able dict."""
     def cfg_of(batch):
         return bench_cfg(case, crop=a.crop, batch=batch, device=a.device,
-                         precision=a.precision, opts=a.opts, config_dir=a.config_dir)
+                         precision=a.precision, opts=a.opts, config_dir=a.config_dir,
+                         instant_test=a.instant_test)
 
     res = {"case": case.label, "variant": case.variant, "crop": a.crop,
            "precision": a.precision, "device": device_name(a.device)}
@@ -83,7 +86,7 @@ def run_case(case, a):
             res["mfu"] = {"achieved_tflops": achieved / 1e12, "peak_tflops": peak / 1e12,
                           "utilisation": achieved / peak}
     if a.probes:
-        views, _, _ = model._views(synthetic_batch(batch_size, a.crop))
+        views, _, _ = model.preprocess(synthetic_batch(batch_size, a.crop))
         res["probes"] = {"ema": probe_ema(model, a.device),
                          "batched_views": probe_batched_views(model, views, a.device)}
     return res

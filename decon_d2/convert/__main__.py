@@ -13,8 +13,10 @@ import sys
 
 from . import rules
 from .core import convert_to_d2
-from .formats import ConversionError, atomic_write_text, detect_layout, load_source, write_pkl_tmp
-from .verify import check_conventions, find_pretrain_config, verify
+from ..utils.atomic import atomic_write
+from .formats import ConversionError, detect_layout, load_source, write_pkl_tmp
+from ..conventions import check_conventions
+from .verify import find_pretrain_config, verify
 
 __all__ = ["main", "build_parser", "report_path"]
 
@@ -135,7 +137,8 @@ def _run(args) -> int:
             if not report.verification["passed"]:
                 report.errors.extend(report.verification["errors"])
                 raise ConversionError("verification failed", report)
-        atomic_write_text(report_path(out), report.to_json())
+        with atomic_write(report_path(out), "w") as f:
+            f.write(report.to_json())
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

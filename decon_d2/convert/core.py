@@ -1,7 +1,7 @@
 """``convert_to_d2``: a pre-training state dict in, a Detectron2 Mask R-CNN R50-FPN state dict and
 a :class:`ConversionReport` out. Pure: no files, no printing.
 
-What is exported (method.md §4.2, project decision 5): the **teacher** encoder, plus the teacher
+What is exported (docs/method.md §4.2, D5): the **teacher** encoder, plus the teacher
 FPN when the checkpoint has one (DeCon-SL/-ML), as SlotCon and the DeCon authors do; the EMA
 teacher is the better network (DINO's published backbone is its teacher too). ``branch="student"``
 exports the student instead (MoCo/DenseCL convention); ``include_decoder=False`` exports the
@@ -9,7 +9,8 @@ encoder only (SlotCon-style transfer, and the decoder ablation).
 
 Every source key ends up converted, dropped with a reason, or is an error; every target key is
 provided or listed as left for fine-tuning. Anything that would make Detectron2 silently start
-from random weights is an error (user_needs.md §3, "Conversion"):
+from random weights is an error (a silently random backbone costs a whole fine-tuning run
+before anyone notices):
 zero matches, a missing encoder key, a missing FPN lateral or p2 output conv when the decoder is
 exported, a shape mismatch, an unknown key, or a branch the checkpoint does not hold.
 ``allow_partial=True`` turns the errors into a report marked ``partial``.
@@ -51,7 +52,7 @@ def _infer_variant(layout: str, decoder_names, dropped) -> str:
     outputs = {int(m.group(1)) for n in decoder_names if (m := re.match(r"fpn_output(\d)", n))}
     if not decoder_names:
         if any("FCN decoder" in r for r in dropped):
-            return "decon_fcn"  # the authors' single-level FCN decoder (method.md §1.3)
+            return "decon_fcn"  # the authors' single-level FCN decoder (docs/method.md §1.3)
         return "encoder_only"
     return "decon_ml" if outputs >= {3, 4, 5} else "decon_sl"
 

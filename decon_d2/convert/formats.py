@@ -6,7 +6,7 @@ Three layouts, told apart by their keys (after an optional DDP ``module.`` prefi
   whose model keys are ``{student,teacher}.backbone.<Detectron2 backbone name>`` plus heads
   (docs/contracts.md). Backbone names are already Detectron2's: only the prefix changes.
 - ``authors``: the DeCon/SlotCon ``{"model": {"module.encoder_k.*", "module.decoder_k.*", ...},
-  "args", "epoch", ...}`` file (method.md §4.1). Encoder keys are torchvision ResNet names,
+  "args", "epoch", ...}`` file (docs/method.md §4.1). Encoder keys are torchvision ResNet names,
   decoder keys Detectron2 FPN names; ``_k`` is the teacher, ``_q`` the student.
 - ``torchvision``: a plain ResNet-50 state dict (``conv1.weight``, ``layer1.0...``, ``fc.*``).
 
@@ -17,16 +17,16 @@ import argparse
 import hashlib
 import os
 import pickle
-import tempfile
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
 
+from ..utils.atomic import temp_path_beside
 from . import rules
 
 __all__ = ["Source", "Action", "ConversionError", "load_source", "detect_layout", "classify",
-           "write_pkl_tmp", "atomic_write_text", "LAYOUTS"]
+           "write_pkl_tmp", "LAYOUTS"]
 
 LAYOUTS = ("ours", "authors", "torchvision")
 # The authors' suffix of each branch: encoder_k / decoder_k is the teacher, _q the student.
@@ -183,9 +183,7 @@ def write_pkl_tmp(output: str, model: Mapping[str, np.ndarray], meta: Mapping[st
     ``"__author__"`` makes Detectron2's DetectionCheckpointer take the dict as-is, and
     ``matching_heuristics: False`` turns off its suffix matching: names must be exact.
     """
-    folder = os.path.dirname(os.path.abspath(output))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(output) + ".", suffix=".tmp.pkl",
-                               dir=folder)
+    tmp = temp_path_beside(output, suffix=".tmp.pkl")
     payload = {
         "model": dict(model),
         "__author__": "decon-d2",
@@ -193,23 +191,9 @@ def write_pkl_tmp(output: str, model: Mapping[str, np.ndarray], meta: Mapping[st
         "decon_meta": dict(meta),
     }
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
     except BaseException:
         os.unlink(tmp)
         raise
     return tmp
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

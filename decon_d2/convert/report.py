@@ -1,7 +1,7 @@
 """``ConversionReport``: what was converted, dropped and left for fine-tuning, and why.
 
-A silent conversion is the root of most "my AP is 10 points low" reports (user_needs.md §1.2:
-whole backbones randomly initialised behind one warning). The report therefore accounts for
+A silent conversion is the root of most "my AP is 10 points low" reports: Detectron2 can load a
+mis-named checkpoint with whole backbones randomly initialised behind one warning. The report therefore accounts for
 every source key and every target key, prints a short table (counts per group, so that real
 problems stand out from the expected "heads left to fine-tuning"), and is saved as JSON beside
 the output with the full key lists.

@@ -6,7 +6,7 @@ Everything here is declarative so that the mapping can be read (and reviewed) as
 - **Exact names, no suffix matching.** Every converted key is written with its full Detectron2
   name (``backbone.bottom_up.res2.0.conv1.weight``), so Detectron2 loads the file with
   ``matching_heuristics: False`` and a wrong name is an error here, not a silent random init
-  later (the failure mode of the SlotCon/MoCo scripts, user_needs.md §1.2).
+  later (the failure mode of the SlotCon/MoCo scripts, docs/method.md §7.9).
 - **The target key set comes from Detectron2's own builder.** Instead of a hand list, the
   Mask R-CNN R50-FPN of the fine-tune config is built on the ``meta`` device (no memory, ~0.1 s)
   and its ``state_dict()`` names and shapes are the ground truth; a Detectron2 upgrade that
@@ -17,6 +17,8 @@ import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
+
+from ..conventions import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
 
 __all__ = [
     "IMAGENET_PIXEL_MEAN",
@@ -32,11 +34,8 @@ __all__ = [
     "FPN_LEVELS",
 ]
 
-# torchvision's ImageNet statistics in 0-255 units, RGB order: the input convention of every
+# torchvision's ImageNet statistics (``conventions.py``) are the input convention of every
 # pre-training this converter accepts (ours, SlotCon/DeCon, torchvision).
-IMAGENET_PIXEL_MEAN = [123.675, 116.28, 103.53]
-IMAGENET_PIXEL_STD = [58.395, 57.12, 57.375]
-
 BOTTOM_UP = "backbone.bottom_up."
 FPN_LEVELS = (2, 3, 4, 5)
 
@@ -89,7 +88,7 @@ def d2_to_torchvision(name: str) -> Optional[str]:
 # Source keys that are deliberately not exported, and why. Matched as substrings of the key
 # after the ``module.`` prefix is removed, first match wins. Covers our layout (contracts.md:
 # every non-backbone key contains projector/predictor/prototypes/center) and the authors' /
-# SlotCon layout (method.md §4.1: projector_*, dec_projector_*, grouping_*.slot_embed,
+# SlotCon layout (docs/method.md §4.1: projector_*, dec_projector_*, grouping_*.slot_embed,
 # predictor_slot, center, center_dec*).
 _DROP_REASONS: Sequence[Tuple[str, str]] = (
     ("predictor", "slot predictor (student-only pre-training head)"),
@@ -111,7 +110,7 @@ def drop_reason(name: str) -> Optional[str]:
 def default_finetune_cfg(pixel_mean=None, pixel_std=None, input_format="RGB", stride_in_1x1=False):
     """The fine-tune config used when none is given: model-zoo Base-RCNN-FPN + the SSL overlay.
 
-    Mirrors the SlotCon/DeCon transfer config (method.md §4.4): Mask R-CNN R50-FPN, SyncBN in
+    Mirrors the SlotCon/DeCon transfer config (docs/method.md §4.4): Mask R-CNN R50-FPN, SyncBN in
     the backbone and FPN, FREEZE_AT 0, RGB input with the pre-training's pixel statistics and
     STRIDE_IN_1X1 False. Built in code so that the converter works from an installed package;
     pass ``--config`` to check the config you will actually fine-tune with.

@@ -1,7 +1,7 @@
 """Geometry of the two views: overlap-conditioned crop pairs and the overlap box in each view.
 
 Pure functions on integer crop rectangles, so the model-facing convention is testable without
-images. Conventions (method.md §3.1, SlotCon's ``CustomTwoCrop``):
+images. Conventions (docs/method.md §3.1, SlotCon's ``CustomTwoCrop``):
 
 - A crop covers source pixels ``[left, left + width) x [top, top + height)``; its normalised
   coordinate ``u = (x - left) / width`` maps the crop's left edge to 0 and its right edge to 1,

@@ -1,6 +1,6 @@
 """``TwoViewMapper``: one image record -> the two-view pre-training sample of docs/contracts.md.
 
-Per image (method.md §3.1): view 1 is a RandomResizedCrop; view 2 another one, redrawn until it
+Per image (docs/method.md §3.1): view 1 is a RandomResizedCrop; view 2 another one, redrawn until it
 overlaps view 1 enough (``two_view_geometry``); each view is flipped independently, then gets
 its own photometric chain (asymmetric blur and solarisation). Sampling uses torchvision v2's own
 parameter samplers (``RandomResizedCrop.make_params``, ``RandomApply``, ``ColorJitter``, ...), so

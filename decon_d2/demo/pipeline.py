@@ -13,14 +13,14 @@ skipped on a re-run (their outputs exist), so an interrupted demo resumes where 
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import List, Optional
 
-REPO = Path(__file__).resolve().parents[2]
+from decon_d2.utils.paths import REPO_ROOT
+
 FINETUNE_CFG = "configs/finetune/demo/mask_rcnn_R_50_FPN_demo.yaml"
 # Rough stage costs on 2 CPU cores (seconds), used only for the remaining-time estimate.
 BUDGET = {"pretrain": 30, "convert": 30, "finetune_random": 330, "finetune_decon": 330,
@@ -49,7 +49,7 @@ class Progress:
 
 def run(cmd: List[str]) -> None:
     print("$ " + " ".join(cmd), flush=True)
-    rc = subprocess.call(cmd, cwd=REPO)
+    rc = subprocess.call(cmd, cwd=REPO_ROOT)
     if rc != 0:
         raise SystemExit(f"demo stage failed (exit {rc}): {' '.join(cmd)}")
 
@@ -79,7 +79,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--pretrain-iters", type=int, default=None,
                         help="override the pre-training length in iterations (smoke runs)")
     args = parser.parse_args(argv)
-    out = (REPO / args.output).resolve()
+    out = (REPO_ROOT / args.output).resolve()
     py = sys.executable
     stages = ["pretrain", "convert", "finetune_random", "finetune_decon", "report"]
     progress = Progress(stages)

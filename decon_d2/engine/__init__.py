@@ -1,5 +1,5 @@
-"""Pre-training engine: trainer, optimiser, schedules, hooks (see docs/engine.md)."""
+"""Training engine: the trainers, optimiser, schedules, hooks (see docs/engine.md)."""
 
-from .config import add_decon_engine_config
+from .base_trainer import DeConTrainerBase
+from .pretrain_trainer import PretrainTrainer
 from .setup import build_cfg, setup
-from .trainer import Trainer

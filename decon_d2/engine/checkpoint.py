@@ -3,7 +3,7 @@
 fvcore's ``Checkpointer.save`` writes ``model_XXXXXXX.pth`` in place and then rewrites
 ``last_checkpoint``; ``last_checkpoint`` is only updated after the file is complete, but a run
 killed mid-write leaves a truncated ``.pth`` (and ``model_final.pth`` is overwritten in place).
-``DeConCheckpointer`` writes both files to a temporary name and renames them (atomic on POSIX).
+``DeConCheckpointer`` writes both files through ``utils.atomic.atomic_write``.
 """
 
 import os
@@ -11,38 +11,35 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from decon_d2.modeling.meta_arch import VARIANT_LEVELS
+from decon_d2.conventions import pretrain_conventions
+from decon_d2.utils.atomic import atomic_write
 
 
 class DeConMeta:
-    """``decon_meta`` (contracts.md): how the weights were made, for the converter's checks.
+    """``decon_meta`` (docs/contracts.md): how the weights were made, for the converter's checks.
 
     A checkpointable: ``state_dict()`` describes the current run; ``load_state_dict`` keeps what
     a checkpoint recorded in ``self.loaded`` (a resumed run then records its own values again).
+
+    Args:
+        cfg: the run's config (conventions, AMP mode).
+        model: the (unwrapped) pre-training model: its ``variant`` and ``decoder_levels``.
+        iteration_fn: returns the current iteration.
     """
 
-    def __init__(self, cfg, iteration_fn=lambda: 0, decoder_levels=None):
+    def __init__(self, cfg, model, iteration_fn=lambda: 0):
         self.cfg = cfg
-        self.decoder_levels = decoder_levels
+        self.variant = model.variant
+        self.decoder_levels = list(model.decoder_levels)
         self.iteration_fn = iteration_fn
         self.loaded = None
 
     def state_dict(self):
         cfg = self.cfg
-        variant = cfg.MODEL.DECON.VARIANT if "DECON" in cfg.MODEL else "encoder_only"
         return {
-            "variant": variant,
-            "input_format": cfg.INPUT.FORMAT,
-            "pixel_mean": list(cfg.MODEL.PIXEL_MEAN),
-            "pixel_std": list(cfg.MODEL.PIXEL_STD),
-            "stride_in_1x1": bool(cfg.MODEL.RESNETS.STRIDE_IN_1X1),
-            "norm": cfg.MODEL.RESNETS.NORM,
-            "fpn_norm": cfg.MODEL.FPN.NORM,
-            "decoder_levels": list(
-                self.decoder_levels
-                if self.decoder_levels is not None
-                else VARIANT_LEVELS.get(variant, ())
-            ),
+            "variant": self.variant,
+            **pretrain_conventions(cfg),
+            "decoder_levels": list(self.decoder_levels),
             "iteration": int(self.iteration_fn()),
             # Beyond contracts.md (additive): the AMP mode affects downstream AP.
             "amp": cfg.SOLVER.AMP.PRECISION if cfg.SOLVER.AMP.ENABLED else "off",
@@ -65,14 +62,10 @@ class DeConCheckpointer(DetectionCheckpointer):
         basename = f"{name}.pth"
         save_file = os.path.join(self.save_dir, basename)
         self.logger.info(f"Saving checkpoint to {save_file}")
-        tmp = save_file + ".tmp"
-        with self.path_manager.open(tmp, "wb") as f:
+        with atomic_write(save_file, "wb") as f:
             torch.save(data, f)
-        os.replace(tmp, save_file)
         self.tag_last_checkpoint(basename)
 
     def tag_last_checkpoint(self, last_filename_basename):
-        save_file = os.path.join(self.save_dir, "last_checkpoint")
-        with self.path_manager.open(save_file + ".tmp", "w") as f:
+        with atomic_write(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:
             f.write(last_filename_basename)
-        os.replace(save_file + ".tmp", save_file)

@@ -4,13 +4,12 @@ Both derive everything from ``trainer.iter``; they keep no counters, so resume n
 """
 
 import logging
-import random
 
-import numpy as np
-import torch
 from detectron2.engine.hooks import HookBase
 from detectron2.utils import comm
 from torch.nn.parallel import DistributedDataParallel
+
+from decon_d2.utils.seeding import iteration_seed, seed_rngs
 
 from .schedules import cosine_momentum
 
@@ -63,24 +62,6 @@ class MomentumTeacherHook(HookBase):
         m = self.momentum(self.trainer.iter)
         self._model().momentum_update(m)
         self.trainer.storage.put_scalar("decon/teacher_momentum", m, smoothing_hint=False)
-
-
-def mixed_seed(*keys: int) -> int:
-    """A 31-bit seed mixed from ``keys`` by numpy's SeedSequence."""
-    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0] % (2**31))
-
-
-def seed_rngs(seed: int) -> None:
-    """Seed torch, numpy and random (Detectron2's ``seed_all_rng`` also writes PYTHONHASHSEED to
-    the environment, which this runs too often for: every iteration and every sample)."""
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-def iteration_seed(base_seed: int, it: int, rank: int) -> int:
-    """A 31-bit seed mixed from (base seed, iteration, rank)."""
-    return mixed_seed(base_seed, it, rank)
 
 
 class IterationSeedHook(HookBase):

@@ -2,7 +2,7 @@
 
 No maintained implementation is installed (timm/lightly are not dependencies), so this is a small
 class. Per parameter group it honours two flags, set by ``build_optimizer`` for biases and norm
-parameters, which get neither weight decay nor the trust ratio (method.md §3.2):
+parameters, which get neither weight decay nor the trust ratio (docs/method.md §3.2):
 
     g  <- g + wd * w                                    (if apply_weight_decay)
     g  <- g * eta * ||w|| / ||g||   when both norms > 0  (if apply_trust_ratio)

@@ -21,14 +21,9 @@ import itertools
 
 from detectron2.data.samplers import TrainingSampler
 
-from .hooks import mixed_seed, seed_rngs
+from decon_d2.utils.seeding import position_seed, seed_rngs
 
 _pending_seed = None  # seed of the stream position last handed out in this process
-
-
-def position_seed(seed: int, rank: int, pos: int) -> int:
-    """A 31-bit seed for position ``pos`` of process ``rank``'s stream."""
-    return mixed_seed(seed, rank, pos, 0x5EED)
 
 
 class ResumableTrainingSampler(TrainingSampler):

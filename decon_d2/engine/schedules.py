@@ -1,7 +1,7 @@
 """Schedules as pure functions of the iteration, and the epoch -> iteration arithmetic.
 
 Pure functions (no counters) make resume trivial: a resumed run recomputes every value from the
-iteration stored in the checkpoint, so no hook carries state (method.md §1.5, layout.md §2).
+iteration stored in the checkpoint, so no hook carries state (docs/method.md §1.5, D2).
 """
 
 import math

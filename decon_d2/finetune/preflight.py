@@ -4,7 +4,7 @@ A config that disagrees with how the backbone was pre-trained (BGR vs RGB, mean/
 the 1x1 conv, a norm-free FPN) trains without error and silently loses AP (PyContrast#34:
 box AP ~0). The converter writes the pre-training conventions into the ``.pkl``'s
 ``decon_meta``; this module compares them with the config and fails with the fix spelled out.
-It reuses the converter's rules (``decon_d2.convert.verify.check_conventions``) and adds the
+It reuses the converter's rules (``decon_d2.conventions.check_conventions``) and adds the
 fine-tuning-only rule that the SSL protocol fine-tunes every stage: ``FREEZE_AT > 0`` turns the
 first stages into FrozenBN while SyncBN is requested (detectron2#2022), so it is an error here.
 """
@@ -14,11 +14,10 @@ from typing import List, Optional
 
 from detectron2.utils.file_io import PathManager
 
-from ..convert.verify import check_conventions
+from ..conventions import SYNC_NORMS, check_conventions
 
 #: ``MODEL.WEIGHTS`` placeholder of the shipped fine-tune configs (the moco/_moco.yaml pattern)
 WEIGHTS_SENTINEL = "See Instructions"
-_SYNC_NORMS = ("SyncBN", "naiveSyncBN", "nnSyncBN", "naiveSyncBN_N")
 
 
 class FinetuneConfigError(ValueError):
@@ -60,7 +59,7 @@ def check_finetune_setup(cfg) -> List[str]:
         errors += errs
         warnings += warns  # FREEZE_AT > 0 with SyncBN is raised below; with BN it stays a warning
     norms = (cfg.MODEL.RESNETS.NORM, cfg.MODEL.FPN.NORM)
-    if cfg.MODEL.BACKBONE.FREEZE_AT > 0 and any(n in _SYNC_NORMS for n in norms):
+    if cfg.MODEL.BACKBONE.FREEZE_AT > 0 and any(n in SYNC_NORMS for n in norms):
         errors.append(
             f"config MODEL.BACKBONE.FREEZE_AT is {cfg.MODEL.BACKBONE.FREEZE_AT} with SyncBN: the "
             f"first {cfg.MODEL.BACKBONE.FREEZE_AT} stages would be frozen (FrozenBN) and not "

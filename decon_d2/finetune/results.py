@@ -10,7 +10,7 @@ from typing import Dict, Mapping
 
 from detectron2.utils.file_io import PathManager
 
-from ..convert.formats import atomic_write_text
+from ..utils.atomic import atomic_write
 
 KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -34,5 +34,6 @@ def write_results(results: Mapping[str, Mapping], output_dir: str, extra: Mappin
     PathManager.mkdirs(output_dir)
     path = os.path.join(output_dir, "results.json")
     payload = {"results": summarize_results(results), **(extra or {})}
-    atomic_write_text(path, json.dumps(payload, indent=2))
+    with atomic_write(path, "w") as f:
+        json.dump(payload, f, indent=2)
     return path

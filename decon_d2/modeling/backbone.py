@@ -119,7 +119,7 @@ def build_decon_backbone(cfg, input_shape=None, *, out_levels=None, skip_dropout
 
     Norms are resolved for the current process layout (``norm.resolve_norm``). Requires
     ``MODEL.BACKBONE.FREEZE_AT == 0``: a frozen stem would silently not pre-train.
-    Called by ``DeCon`` with ``out_levels`` from ``MODEL.DECON.VARIANT``; through the registry
+    Called by ``DeCon`` with ``out_levels`` from ``MODEL.DECON.DECODER_LEVELS``; through the registry
     (``MODEL.BACKBONE.NAME``) it builds the encoder only.
     """
     if cfg.MODEL.BACKBONE.FREEZE_AT != 0:

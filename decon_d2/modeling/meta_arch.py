@@ -1,23 +1,15 @@
 """``DeCon``: the pre-training meta-architecture (student, frozen EMA teacher, loss heads).
 
 One loss head on the encoder feature (res5) and one per decoder level in use, mixed as
-L = a * L_enc + (1 - a) * mean over levels of L_dec (method.md §2.2). Variants:
-
-=============  ====================  =====================  =========================
-VARIANT        backbone              decoder loss levels    skip dropout (default)
-=============  ====================  =====================  =========================
-encoder_only   ResNet (bottom_up)    none (a forced to 1)   n/a
-decon_sl       ResNet + FPN          p2                     0.0
-decon_ml       ResNet + FPN          p2, p3, p4, p5         0.5 on res4/res3/res2 skips
-=============  ====================  =====================  =========================
+L = a * L_enc + (1 - a) * mean over levels of L_dec (docs/method.md §2.2). The decoder and its
+levels come from explicit config keys (``modeling/variants.py`` lists the named variants).
 
 Each view goes separately through each network, so norm statistics are per view, as in the
 authors' code. The EMA schedule lives in the engine: a hook calls ``momentum_update(m)`` once per
 optimiser step with m a pure function of the iteration (the authors' code advances it twice
-per step with a decoder: a bug not reproduced).
+per step with a decoder: a bug not reproduced, docs/method.md D2).
 """
 import copy
-import logging
 
 import torch
 from detectron2.config import configurable
@@ -28,15 +20,9 @@ from .backbone import build_decon_backbone
 from .events import put_scalars
 from .heads import build_ssl_head
 from .teacher import copy_, ema_update_, paired_tensors
+from .variants import decoder_spec, variant_label
 
-__all__ = ["DeCon", "VARIANT_LEVELS"]
-
-logger = logging.getLogger(__name__)
-
-#: decoder levels that carry a loss, per variant
-VARIANT_LEVELS = {"encoder_only": (), "decon_sl": ("p2",), "decon_ml": ("p2", "p3", "p4", "p5")}
-#: skip-branch Dropout2d probability when MODEL.DECON.SKIP_CHANNEL_DROPOUT < 0
-VARIANT_DROPOUT = {"encoder_only": 0.0, "decon_sl": 0.0, "decon_ml": 0.5}
+__all__ = ["DeCon"]
 
 
 class _Branch(nn.Module):
@@ -46,20 +32,6 @@ class _Branch(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.heads = nn.ModuleDict(heads)
-
-
-def _decoder_levels(variant, override):
-    """The variant's loss levels, or the ``MODEL.DECON.DECODER_LEVELS`` cost dial when set."""
-    levels = VARIANT_LEVELS[variant]
-    if not override:
-        return levels
-    if not levels:
-        raise ValueError("MODEL.DECON.DECODER_LEVELS needs a decoder; VARIANT is encoder_only.")
-    allowed = VARIANT_LEVELS["decon_ml"]
-    if len(set(override)) != len(override) or not set(override) <= set(allowed):
-        raise ValueError(f"MODEL.DECON.DECODER_LEVELS must be distinct levels of {list(allowed)}, "
-                         f"got {list(override)}")
-    return tuple(f for f in allowed if f in override)
 
 
 @META_ARCH_REGISTRY.register()
@@ -73,7 +45,7 @@ class DeCon(nn.Module):
         encoder_loss_weight (float): a.
         teacher_dropout (bool): the teacher decoder keeps the skip dropout.
         pixel_mean, pixel_std: RGB normalisation of the uint8 views.
-        variant (str): recorded for checkpoints (``decon_meta``).
+        variant (str): the variant name (``variants.variant_label``), for logs and checkpoints.
     """
 
     @configurable
@@ -97,24 +69,8 @@ class DeCon(nn.Module):
     @classmethod
     def from_config(cls, cfg):
         d = cfg.MODEL.DECON
-        if d.VARIANT not in VARIANT_LEVELS:
-            raise ValueError(f"MODEL.DECON.VARIANT must be one of {list(VARIANT_LEVELS)}, "
-                             f"got {d.VARIANT!r}")
-        levels = _decoder_levels(d.VARIANT, d.DECODER_LEVELS)
-        a = float(d.ENCODER_LOSS_WEIGHT)
-        p = VARIANT_DROPOUT[d.VARIANT] if d.SKIP_CHANNEL_DROPOUT < 0 else d.SKIP_CHANNEL_DROPOUT
-        if not levels:
-            if a != 1.0:
-                logger.info("VARIANT encoder_only: ENCODER_LOSS_WEIGHT %s -> 1.0 (no decoder).", a)
-            a = 1.0
-            if p > 0:
-                raise ValueError("MODEL.DECON.SKIP_CHANNEL_DROPOUT > 0 needs a decoder; "
-                                 "VARIANT is encoder_only.")
-        elif not 0.0 <= a < 1.0:
-            raise ValueError(f"MODEL.DECON.ENCODER_LOSS_WEIGHT must be in [0, 1) with a decoder "
-                             f"(VARIANT {d.VARIANT}); got {a}. Use VARIANT encoder_only for a = 1.")
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"MODEL.DECON.SKIP_CHANNEL_DROPOUT must be in [0, 1), got {p}")
+        spec = decoder_spec(d)
+        levels, a, p = spec.levels, spec.encoder_loss_weight, spec.skip_dropout
         backbone = build_decon_backbone(cfg, out_levels=list(levels), skip_dropout=p)
         shapes = backbone.output_shape()
         enc = d.ENCODER_IN_FEATURE
@@ -134,7 +90,7 @@ class DeCon(nn.Module):
             "teacher_dropout": d.TEACHER_DROPOUT,
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
-            "variant": d.VARIANT,
+            "variant": variant_label(spec.decoder_type, levels),
         }
 
     @property
@@ -145,8 +101,9 @@ class DeCon(nn.Module):
         self._pairs = None  # parameters may be replaced by .to()/.half(): re-pair lazily
         return super()._apply(fn, *args, **kwargs)
 
-    def _views(self, batched_inputs):
-        """Normalised view tensors, overlap boxes and flip flags, per view, on the model device."""
+    def preprocess(self, batched_inputs):
+        """Normalised view tensors, overlap boxes and flip flags, per view, on the model device
+        (``([B x 3 x H x W] * 2, [B x 4] * 2, [B] * 2)``)."""
         views, boxes, flips = [], [], []
         for v in ("1", "2"):
             x = torch.stack([s["view" + v] for s in batched_inputs]).to(self.device)
@@ -163,7 +120,7 @@ class DeCon(nn.Module):
         Unweighted parts go to EventStorage as ``decon/<feature>_<part>``. In eval mode the same
         losses are computed with running norm statistics and the centers are not updated.
         """
-        views, boxes, flips = self._views(batched_inputs)
+        views, boxes, flips = self.preprocess(batched_inputs)
         s_feats = [self.student.backbone(x) for x in views]
         with torch.no_grad():
             t_feats = [self.teacher.backbone(x) for x in views]
@@ -184,7 +141,8 @@ class DeCon(nn.Module):
         put_scalars(**logs)
         return losses
 
-    def _ema_pairs(self):
+    def ema_pairs(self):
+        """(teacher tensors, student tensors): the twin parameters the EMA moves, built once."""
         if self._pairs is None:
             self._pairs = paired_tensors(self.teacher, self.student)
         return self._pairs
@@ -192,11 +150,11 @@ class DeCon(nn.Module):
     @torch.no_grad()
     def momentum_update(self, m):
         """teacher <- m * teacher + (1 - m) * student over all twin parameters (fused ops)."""
-        ema_update_(*self._ema_pairs(), float(m))
+        ema_update_(*self.ema_pairs(), float(m))
 
     @torch.no_grad()
     def copy_student_to_teacher(self):
         """Exact copy of the student's twin parameters and buffers (norm statistics) to the
         teacher: the starting point of a fresh run."""
-        copy_(*self._ema_pairs())
+        copy_(*self.ema_pairs())
         copy_(*paired_tensors(self.teacher, self.student, kind="buffers"))

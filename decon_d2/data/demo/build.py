@@ -8,7 +8,6 @@ processes of one job) cannot corrupt each other's output.
 import argparse
 import json
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Callable, List
 
 from PIL import Image
 
+from ...utils.atomic import atomic_directory
 from ..paths import datasets_root
 from . import coco_instances, sources
 
@@ -83,24 +83,16 @@ def _write_coco(dest: Path) -> dict:
 
 
 def _build_atomically(final: Path, writer: Callable[[Path], dict], force: bool) -> Path:
-    if (final / MANIFEST).is_file() and not force:
+    def complete(folder):
+        return (folder / MANIFEST).is_file()
+
+    if complete(final) and not force:
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
-    try:
+    with atomic_directory(final, is_complete=complete, force=force) as tmp:
         logger.info("building %s ...", final)
         summary = writer(tmp)
         (tmp / MANIFEST).write_text(json.dumps(summary, indent=1))
-        if final.exists() and (force or not (final / MANIFEST).is_file()):
-            shutil.rmtree(final)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / MANIFEST).is_file():  # not a concurrent builder that won the race
-                raise
-        logger.info("built %s: %s", final, summary)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("built %s: %s", final, summary)
     return final
 
 

@@ -5,7 +5,7 @@ Student head: ``projector``, ``prototypes`` (K x D embedding), student-only ``pr
 and ``prototypes`` only, frozen, EMA-updated by the meta-architecture. The twin's prototypes are
 EMA'd at every level (the authors' code leaves the decoder twin's at random init: a bug).
 
-Level loss (method.md §2.1):
+Level loss (docs/method.md §2.1):
     w_g * (SD(s1, t2) + SD(s2, t1)) + (1 - w_g) * (CTR(q1, k2) + CTR(q2, k1)).
 """
 import torch

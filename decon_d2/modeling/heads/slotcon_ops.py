@@ -1,4 +1,4 @@
-"""SlotCon's building blocks as pure functions (method.md §1.4, §2.1), one formula each.
+"""SlotCon's building blocks as pure functions (docs/method.md §1.4, §2.1), one formula each.
 
 Shapes: B images, K prototypes, D channels, H x W map. Loss maths run in at least fp32
 (``_fp32``), so AMP-produced half tensors are safe.

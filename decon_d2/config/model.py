@@ -1,4 +1,4 @@
-"""``add_decon_model_config(cfg)``: the ``MODEL.DECON.*`` keys of the DeCon meta-architecture.
+"""``add_model_keys(cfg)``: the ``MODEL.DECON.*`` keys of the DeCon meta-architecture.
 
 Only new keys are declared here. Standard Detectron2 keys a pre-training config must set
 (``MODEL.META_ARCHITECTURE: "DeCon"``, ImageNet RGB ``PIXEL_MEAN``/``PIXEL_STD``,
@@ -8,30 +8,29 @@ Only new keys are declared here. Standard Detectron2 keys a pre-training config 
 from detectron2.config import CfgNode as CN
 
 
-def add_decon_model_config(cfg):
+def add_model_keys(cfg):
     """Declare every ``MODEL.DECON.*`` key with its default, in place."""
     _C = cfg
     _C.MODEL.DECON = CN()
-    # Which DeCon variant: "encoder_only" (plain SlotCon, no decoder), "decon_sl" (FPN decoder,
-    # loss on p2 only) or "decon_ml" (FPN decoder, loss on p2..p5, channel dropout on the skips).
-    _C.MODEL.DECON.VARIANT = "decon_ml"
-    # alpha in L = alpha * L_enc + (1 - alpha) * mean_levels(L_dec). Forced to 1.0 for encoder_only;
-    # 1.0 is rejected when a decoder is built; 0.0 builds no encoder head (legal, paper §2.2).
+    # Decoder on the encoder: "FPN" (Detectron2's FPN on res2..res5, DeCon-SL/-ML) or "" (none:
+    # encoder-only, plain SlotCon). The shipped leaf configs set it, with the next three keys.
+    _C.MODEL.DECON.DECODER_TYPE = "FPN"
+    # Decoder levels that carry a loss, a non-empty subset of ["p2", "p3", "p4", "p5"] with a
+    # decoder, [] without: DeCon-SL ["p2"], DeCon-ML all four (deep supervision, equal weights).
+    # The FPN stops at the finest level listed; laterals below it stay frozen at init (no
+    # gradient, no optimiser state), so ["p3", "p4", "p5"] is a cost dial (docs/benchmarks.md).
+    _C.MODEL.DECON.DECODER_LEVELS = ["p2", "p3", "p4", "p5"]
+    # alpha in L = alpha * L_enc + (1 - alpha) * mean_levels(L_dec): in [0, 1) with a decoder
+    # (0 builds no encoder head), exactly 1.0 without one.
     _C.MODEL.DECON.ENCODER_LOSS_WEIGHT = 0.5
+    # Dropout2d probability on the FPN lateral (skip) branches of res4, res3, res2: 0.5 in
+    # DeCon-ML, 0.0 in DeCon-SL; must be 0.0 without a decoder.
+    _C.MODEL.DECON.SKIP_CHANNEL_DROPOUT = 0.5
     # Backbone feature the encoder head reads (the last ResNet stage).
     _C.MODEL.DECON.ENCODER_IN_FEATURE = "res5"
-    # Dropout2d probability on the FPN lateral (skip) branches of res4, res3, res2.
-    # -1 = the variant's default: 0.5 for decon_ml, 0.0 for decon_sl.
-    _C.MODEL.DECON.SKIP_CHANNEL_DROPOUT = -1.0
     # Whether the teacher decoder applies the skip dropout too (the authors' code: yes, it runs
     # in training mode with independent masks).
     _C.MODEL.DECON.TEACHER_DROPOUT = True
-    # Cost dial (issue 8, docs/benchmarks.md), off by default: the decoder levels that carry a
-    # loss, a non-empty subset of ["p2", "p3", "p4", "p5"] replacing the VARIANT's own (decon_sl:
-    # p2; decon_ml: p2..p5). [] = the variant's levels (faithful). Leaving out p2 removes the
-    # dominant cost (the p2 projector); the FPN then stops at the finest level used and the
-    # laterals below it are frozen at init (no gradient, no optimiser state, EMA keeps them equal).
-    _C.MODEL.DECON.DECODER_LEVELS = []
 
     _C.MODEL.DECON.HEAD = CN()
     # Name of the loss head in SSL_HEAD_REGISTRY (one instance on the encoder, one per level).

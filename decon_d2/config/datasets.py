@@ -1,8 +1,8 @@
-"""``add_decon_finetune_config(cfg)``: keys of detector fine-tuning (limited-data protocol)."""
+"""``add_dataset_keys(cfg)``: keys of detector fine-tuning (limited-data protocol)."""
 from detectron2.config import CfgNode as CN
 
 
-def add_decon_finetune_config(cfg):
+def add_dataset_keys(cfg):
     """Declare every ``DATASETS.DECON.*`` key with its default."""
     cfg.DATASETS.DECON = CN()
     # Fraction of DATASETS.TRAIN's images used for fine-tuning, in (0, 1]; 1.0 = all. The subset

@@ -1,4 +1,4 @@
-"""``add_decon_engine_config(cfg)``: the optimiser, schedule and precision keys of pre-training.
+"""``add_solver_keys(cfg)``: the optimiser, schedule and precision keys of pre-training.
 
 Detectron2 keys that keep their meaning and are reused rather than duplicated:
 ``SOLVER.BASE_LR`` (the lr *per 256 images*, scaled by ``SOLVER.DECON.LR_SCALING``),
@@ -13,7 +13,7 @@ rescale the batch, lr and iterations a second time.
 from detectron2.config import CfgNode as CN
 
 
-def add_decon_engine_config(cfg):
+def add_solver_keys(cfg):
     """Declare every ``SOLVER.DECON.*`` and ``SOLVER.AMP.PRECISION`` key with its default."""
     _C = cfg.SOLVER
     _C.DECON = CN()

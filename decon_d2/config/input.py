@@ -1,12 +1,12 @@
-"""``add_decon_input_config(cfg)``: the ``INPUT.DECON.*`` keys of the two-view mapper.
+"""``add_input_keys(cfg)``: the ``INPUT.DECON.*`` keys of the two-view mapper.
 
-Defaults are the DeCon/SlotCon pre-training recipe (method.md §3.1). Pairs that differ between
+Defaults are the DeCon/SlotCon pre-training recipe (docs/method.md §3.1). Pairs that differ between
 the two views are ``(view 1, view 2)`` tuples. Read by ``TwoViewMapper.from_config``.
 """
 from detectron2.config import CfgNode as CN
 
 
-def add_decon_input_config(cfg):
+def add_input_keys(cfg):
     """Declare every ``INPUT.DECON.*`` key with its default, in place."""
     cfg.INPUT.DECON = CN()
     _C = cfg.INPUT.DECON

@@ -1,0 +1,134 @@
+"""The pre-training network a converted file is compared with (its "reference").
+
+The pre-training side ("reference") is, from most to least faithful:
+``decon-model``: the whole ``DeCon`` model built from its pre-training config, the checkpoint
+loaded strictly, and its ``<branch>.backbone`` run; ``decon-backbone``: our checkpoints without
+a config, the ``DeConEncoder``/``DeConFPN`` built from ``decon_meta``; ``torchvision``: for
+torchvision and authors' inputs, a torchvision ResNet-50 plus a functional FPN written here, an
+implementation independent of Detectron2's.
+"""
+import logging
+from typing import Any, Callable, Dict, Mapping, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import rules
+from .formats import detect_layout
+
+__all__ = ["Reference", "build_reference"]
+
+logger = logging.getLogger(__name__)
+Reference = Callable[[torch.Tensor], Dict[str, torch.Tensor]]  # RGB 0-255 (3,H,W) -> features
+
+
+def _normalise(rgb, mean, std):
+    mean = torch.as_tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+    std = torch.as_tensor(std, dtype=torch.float32).view(-1, 1, 1)
+    return ((rgb - mean) / std)[None]
+
+
+def _conv_norm(sd, prefix, x, padding):
+    y = F.conv2d(x, sd[prefix + ".weight"], sd.get(prefix + ".bias"), padding=padding)
+    if prefix + ".norm.weight" in sd:
+        y = F.batch_norm(y, sd[prefix + ".norm.running_mean"], sd[prefix + ".norm.running_var"],
+                         sd[prefix + ".norm.weight"], sd[prefix + ".norm.bias"], False, 0.0, 1e-5)
+    return y
+
+
+def _torchvision_reference(d2_state: Mapping[str, np.ndarray], meta) -> Reference:
+    """torchvision ResNet-50 + a functional FPN, loaded from the converted tensors."""
+    import torchvision
+
+    resnet = torchvision.models.resnet50(weights=None).eval()
+    body = {rules.d2_to_torchvision(k[len(rules.BOTTOM_UP):]): torch.as_tensor(v)
+            for k, v in d2_state.items() if k.startswith(rules.BOTTOM_UP)}
+    result = resnet.load_state_dict(body, strict=False)
+    if result.unexpected_keys or set(result.missing_keys) - {"fc.weight", "fc.bias"}:
+        raise RuntimeError(f"torchvision reference does not take the converted encoder: {result}")
+    fpn = {k[len("backbone."):]: torch.as_tensor(v) for k, v in d2_state.items()
+           if k.startswith("backbone.fpn_")}
+
+    def run(rgb):
+        x = _normalise(rgb, meta["pixel_mean"], meta["pixel_std"])
+        x = resnet.maxpool(resnet.relu(resnet.bn1(resnet.conv1(x))))
+        feats = {}
+        for i, layer in enumerate((resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4)):
+            x = layer(x)
+            feats[f"res{i + 2}"] = x
+        if "fpn_lateral5.weight" in fpn:
+            prev = None
+            for s in (5, 4, 3, 2):  # coarse to fine, nearest x2 top-down, as Detectron2's FPN
+                lat = _conv_norm(fpn, f"fpn_lateral{s}", feats[f"res{s}"], 0)
+                prev = lat if prev is None else lat + F.interpolate(prev, scale_factor=2.0,
+                                                                    mode="nearest")
+                if f"fpn_output{s}.weight" in fpn:
+                    feats[f"p{s}"] = _conv_norm(fpn, f"fpn_output{s}", prev, 1)
+        return feats
+
+    return run
+
+
+def _decon_cfg_from_meta(meta):
+    from detectron2.config import get_cfg
+
+    from ..config import add_decon_config
+
+    cfg = add_decon_config(get_cfg())
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.RESNETS.DEPTH = 50
+    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = bool(meta.get("stride_in_1x1", False))
+    cfg.MODEL.RESNETS.NORM = meta.get("norm") or "SyncBN"
+    cfg.MODEL.FPN.IN_FEATURES = ["res2", "res3", "res4", "res5"]
+    cfg.MODEL.FPN.NORM = meta.get("fpn_norm") or "SyncBN"
+    cfg.MODEL.BACKBONE.FREEZE_AT = 0
+    cfg.MODEL.PIXEL_MEAN = list(meta["pixel_mean"])
+    cfg.MODEL.PIXEL_STD = list(meta["pixel_std"])
+    return cfg
+
+
+def _backbone_state(state_dict, branch):
+    _, sd = detect_layout(state_dict)
+    prefix = f"{branch}.backbone."
+    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+
+
+def build_reference(layout: str, branch: str, source_state: Mapping[str, torch.Tensor],
+                    d2_state: Mapping[str, np.ndarray], meta: Mapping[str, Any],
+                    pretrain_cfg=None) -> Tuple[str, Reference]:
+    """(description, reference function) for the pre-training side; see the module docstring."""
+    if layout != "ours":
+        return "torchvision ResNet-50 + functional FPN", _torchvision_reference(d2_state, meta)
+    try:
+        from ..modeling import build_decon_backbone  # noqa: F401  (registers DeCon)
+    except ImportError as e:
+        logger.warning("decon_d2.modeling not importable (%s): torchvision reference", e)
+        return ("torchvision ResNet-50 + functional FPN (decon_d2.modeling unavailable)",
+                _torchvision_reference(d2_state, meta))
+    if pretrain_cfg is not None:
+        from detectron2.modeling import build_model
+
+        cfg = pretrain_cfg.clone()
+        cfg.defrost()
+        cfg.MODEL.DEVICE = "cpu"
+        model = build_model(cfg)
+        model.load_state_dict(detect_layout(source_state)[1], strict=True)
+        model.eval()
+        net = getattr(model, branch).backbone
+        mean, std = model.pixel_mean.flatten().tolist(), model.pixel_std.flatten().tolist()
+        desc = f"DeCon model ({branch}.backbone) from the pre-training config"
+    else:
+        state = _backbone_state(source_state, branch)
+        levels = [f"p{s}" for s in rules.FPN_LEVELS if f"fpn_output{s}.weight" in state]
+        net = build_decon_backbone(_decon_cfg_from_meta(meta), out_levels=levels)
+        net.load_state_dict(state, strict=True)
+        net.eval()
+        mean, std = meta["pixel_mean"], meta["pixel_std"]
+        desc = f"DeCon {type(net).__name__} ({branch}) built from decon_meta"
+
+    def run(rgb):
+        return dict(net(_normalise(rgb, mean, std)))
+
+    return desc, run

@@ -1,0 +1,67 @@
+"""``FinetuneTrainer``: fine-tuning and evaluation of a Detectron2 model from converted weights.
+
+Detectron2's loader, optimiser, schedule and hooks; on top: the pre-flight check of the config
+against the weights, limited-data subsets (``DATASETS.DECON.TRAIN_FRACTION``), COCO evaluation
+with explicit tasks, and ``OUTPUT_DIR/inference/results.json``.
+"""
+import logging
+import os
+
+from detectron2.data import build_detection_train_loader, get_detection_dataset_dicts
+from detectron2.evaluation import COCOEvaluator
+from detectron2.utils import comm
+
+from ..engine.base_trainer import DeConTrainerBase
+from .preflight import check_finetune_setup
+from .results import write_results
+from .subset import subset_records
+
+logger = logging.getLogger(__name__)
+
+
+class FinetuneTrainer(DeConTrainerBase):
+    @classmethod
+    def preflight(cls, cfg, resume: bool = False) -> None:
+        """The config against the converted weights' pre-training conventions; skipped when
+        ``--resume`` finds a checkpoint (which then replaces MODEL.WEIGHTS)."""
+        if resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
+            return
+        for warning in check_finetune_setup(cfg):
+            logger.warning(warning)
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        fraction = cfg.DATASETS.DECON.TRAIN_FRACTION
+        if fraction >= 1.0:
+            return build_detection_train_loader(cfg)
+        records = get_detection_dataset_dicts(
+            cfg.DATASETS.TRAIN,
+            filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
+            min_keypoints=cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE
+            if cfg.MODEL.KEYPOINT_ON else 0,
+        )
+        seed = cfg.DATASETS.DECON.TRAIN_FRACTION_SEED
+        subset = subset_records(records, fraction, seed)
+        logger.info(f"Limited-data fine-tuning: {len(subset)} of {len(records)} images "
+                    f"(TRAIN_FRACTION {fraction}, seed {seed}).")
+        return build_detection_train_loader(cfg, dataset=subset)
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
+        # Tasks named explicitly: inferred from predictions, a model that detects nothing yet
+        # would silently get no mask AP entry.
+        tasks = ("bbox", "segm") if cfg.MODEL.MASK_ON else ("bbox",)
+        return COCOEvaluator(dataset_name, tasks=tasks, output_dir=output_folder)
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        """Detectron2's evaluation, plus ``OUTPUT_DIR/inference/results.json`` (bbox/segm AP,
+        AP50, AP75, APs/m/l per data set) on the main process."""
+        results = super().test(cfg, model, evaluators)
+        if comm.is_main_process() and results:
+            # Detectron2 un-nests the result of a single test set: name it again.
+            named = results if len(cfg.DATASETS.TEST) > 1 else {cfg.DATASETS.TEST[0]: results}
+            write_results(named, os.path.join(cfg.OUTPUT_DIR, "inference"),
+                          extra={"weights": cfg.MODEL.WEIGHTS, "datasets": list(cfg.DATASETS.TEST)})
+        return results

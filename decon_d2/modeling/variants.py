@@ -1,0 +1,71 @@
+"""The decoder keys of a DeCon config, validated, and the variant name they amount to.
+
+Configs state a variant through explicit keys (``MODEL.DECON.DECODER_TYPE``, ``DECODER_LEVELS``,
+``ENCODER_LOSS_WEIGHT``, ``SKIP_CHANNEL_DROPOUT``); the name (docs/method.md D1) is derived from
+them for logs and checkpoint metadata, never the other way round:
+
+=============  ============  ====================  =====  ===================
+name           DECODER_TYPE  DECODER_LEVELS        alpha  SKIP_CHANNEL_DROPOUT
+=============  ============  ====================  =====  ===================
+encoder_only   ""            []                    1.0    0.0
+decon_sl       "FPN"         [p2]                  0.5    0.0
+decon_ml       "FPN"         [p2, p3, p4, p5]      0.5    0.5
+=============  ============  ====================  =====  ===================
+"""
+from typing import NamedTuple, Sequence, Tuple
+
+__all__ = ["FPN_LEVELS", "DecoderSpec", "decoder_spec", "variant_label"]
+
+#: the FPN outputs a decoder loss can read, finest first
+FPN_LEVELS = ("p2", "p3", "p4", "p5")
+_DECODER_TYPES = ("", "FPN")
+
+
+class DecoderSpec(NamedTuple):
+    """What ``MODEL.DECON``'s decoder keys ask for, checked."""
+
+    decoder_type: str
+    levels: Tuple[str, ...]
+    encoder_loss_weight: float
+    skip_dropout: float
+
+
+def variant_label(decoder_type: str, levels: Sequence[str]) -> str:
+    """``encoder_only``, ``decon_sl`` (FPN, p2), ``decon_ml`` (FPN, p2..p5), else e.g.
+    ``decon_fpn[p3,p4,p5]`` (a cost dial)."""
+    if not decoder_type:
+        return "encoder_only"
+    levels = tuple(levels)
+    if levels == ("p2",):
+        return "decon_sl"
+    if levels == FPN_LEVELS:
+        return "decon_ml"
+    return f"decon_{decoder_type.lower()}[{','.join(levels)}]"
+
+
+def decoder_spec(d) -> DecoderSpec:
+    """Check the ``cfg.MODEL.DECON`` node ``d``; errors name the key and the fix."""
+    kind, levels = d.DECODER_TYPE, list(d.DECODER_LEVELS)
+    a, p = float(d.ENCODER_LOSS_WEIGHT), float(d.SKIP_CHANNEL_DROPOUT)
+    if kind not in _DECODER_TYPES:
+        raise ValueError(f"MODEL.DECON.DECODER_TYPE must be one of {list(_DECODER_TYPES)}, "
+                         f"got {kind!r}")
+    if not kind:
+        wrong = [f"{k} is {v!r} (set {fix})" for k, v, ok, fix in (
+            ("MODEL.DECON.DECODER_LEVELS", levels, not levels, "[]"),
+            ("MODEL.DECON.ENCODER_LOSS_WEIGHT", a, a == 1.0, "1.0"),
+            ("MODEL.DECON.SKIP_CHANNEL_DROPOUT", p, p == 0.0, "0.0")) if not ok]
+        if wrong:
+            raise ValueError('MODEL.DECON.DECODER_TYPE is "" (no decoder, encoder-only) but '
+                             + "; ".join(wrong))
+        return DecoderSpec("", (), 1.0, 0.0)
+    if not levels or len(set(levels)) != len(levels) or not set(levels) <= set(FPN_LEVELS):
+        raise ValueError(f"MODEL.DECON.DECODER_LEVELS must be distinct levels of "
+                         f"{list(FPN_LEVELS)} (at least one) with DECODER_TYPE {kind!r}, "
+                         f"got {levels}")
+    if not 0.0 <= a < 1.0:
+        raise ValueError(f"MODEL.DECON.ENCODER_LOSS_WEIGHT must be in [0, 1) with a decoder, "
+                         f"got {a}; for a = 1 set DECODER_TYPE \"\" (encoder-only).")
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"MODEL.DECON.SKIP_CHANNEL_DROPOUT must be in [0, 1), got {p}")
+    return DecoderSpec(kind, tuple(f for f in FPN_LEVELS if f in levels), a, p)
