@@ -8,13 +8,14 @@ an empty one or a json whose images are missing is reported when the data set is
 with the config key and the paths tried. Calling it again with the same declarations is a no-op;
 a name that Detectron2 or decon-d2 already registers is refused.
 """
+import os
 from typing import Dict, List, Tuple
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from .declared_loaders import load_coco_instances, load_sem_seg_folder
 from .image_folder import register_image_folder
-from .paths import lookup_note, resolve_data_path
+from .paths import datasets_root, lookup_note, resolve_data_path
 
 __all__ = ["DeclaredDatasetError", "register_declared_datasets"]
 
@@ -120,7 +121,10 @@ def register_declared_datasets(cfg) -> List[str]:
     declared = _parse(cfg)
     for name, (kind, spec) in declared.items():
         previous = _REGISTERED.get(name)
-        if previous == (kind, spec):
+        # Paths resolve against $DETECTRON2_DATASETS and the working directory at registration
+        # (metadata json_file): the same text elsewhere is another declaration.
+        where = (str(datasets_root()), os.getcwd())
+        if previous == (kind, spec, where):
             continue
         if name in DatasetCatalog.list():
             if previous is None:
@@ -131,5 +135,5 @@ def register_declared_datasets(cfg) -> List[str]:
             DatasetCatalog.remove(name)  # redeclared differently (another config, same process)
             MetadataCatalog.remove(name)
         _register(name, kind, spec)
-        _REGISTERED[name] = (kind, spec)
+        _REGISTERED[name] = (kind, spec, where)
     return list(declared)

@@ -71,7 +71,7 @@ class InitReport:
 
     def check(self, target, new_state, bn_stats, file_keys) -> None:
         """Errors for an encoder that would start (partly) random, unknown keys; fresh groups."""
-        encoder = [k for k in target if k.startswith("student.backbone.bottom_up.")]
+        encoder = {k for k in target if k.startswith("student.backbone.bottom_up.")}
         missing = [k for k in encoder if k not in new_state]
         if len(missing) == len(encoder):
             self.errors.append(
@@ -98,7 +98,7 @@ class InitReport:
                                f"list: {_listing(self.unknown)}")
         for name in target:
             if name not in new_state:
-                stats = " norm statistics" if name.endswith(bn_stats) else ""
+                stats = " norm statistics" if name in encoder and name.endswith(bn_stats) else ""
                 self.fresh.setdefault(group(name) + stats, []).append(name)
 
     def to_json(self) -> str:
