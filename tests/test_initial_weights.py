@@ -120,7 +120,8 @@ def test_decon_checkpoint_continues_from_its_teacher(tmp_path):
     assert any("does not build" in r for r in report.dropped)  # fpn_output3..5 of decon_ml
     model, report = _load("decon_sl", tmp_path / "model_final.pth", r50=False)
     sd = model.state_dict()
-    assert torch.equal(sd["student.heads.p2.prototypes.weight"], src["teacher.heads.p2.prototypes.weight"])
+    assert torch.equal(sd["student.heads.p2.prototypes.weight"],
+                       src["teacher.heads.p2.prototypes.weight"])
     assert torch.equal(sd["student.heads.res5.predictor.mlp.0.weight"],
                        src["student.heads.res5.predictor.mlp.0.weight"])  # student-only
     assert not [g for g in report.fresh if g.startswith("heads.")]
