@@ -14,7 +14,7 @@ the same weights. Names go through the converter's rules in the other direction
   where the shapes agree (a new K or width leaves that head fresh, with the reason).
 
 Two-branch files (ours, the authors') start from ``MODEL.DECON.INIT_BRANCH`` (the teacher by
-default, the network the converter exports; docs/method.md D5); student-only heads (predictor,
+default, the network the converter exports; docs/method.md D5, D7); student-only heads (predictor,
 center) come from the file's student. A file from which no encoder key loads, a missing or
 mis-shaped encoder key, an unknown key or input conventions the config does not share is an
 error (``InitialWeightsError``), never a random start. The report (``InitReport``) lists what
