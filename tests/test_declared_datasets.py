@@ -15,6 +15,8 @@ from PIL import Image
 from decon_d2.config.declared_opts import split_declared_opts
 from decon_d2.data import DatasetNotFoundError, DeclaredDatasetError, register_declared_datasets
 from decon_d2.engine.setup import build_cfg
+from decon_d2.finetune import FinetuneConfigError
+from decon_d2.finetune.records_check import check_num_classes, mask_format_for
 from decon_d2.utils.paths import REPO_ROOT, config_path
 from decon_d2.utils.testing import write_coco_instances, write_photos, write_sem_seg
 
@@ -76,6 +78,26 @@ def test_coco_kind_loads_polygons_rle_and_noncontiguous_ids(tmp_datasets_root):
     cats = {a["category_id"] for r in records for a in r["annotations"]}
     kinds = {type(a["segmentation"]).__name__ for r in records for a in r["annotations"]}
     assert cats == {0, 1} and kinds == {"list", "dict"}
+
+
+def test_finetuning_checks_classes_and_picks_the_mask_format(tmp_datasets_root, caplog):
+    write_coco_instances(tmp_datasets_root / "c/train.json", tmp_datasets_root / "c/images", 2)
+    ft = config_path("finetune/demo/mask_rcnn_R_50_FPN_demo.yaml")
+    opts = [*_coco_opts("decl_ft"), "DATASETS.TRAIN", "('decl_ft',)"]
+    cfg = build_cfg(ft, [*opts, "MODEL.ROI_HEADS.NUM_CLASSES", "1"])
+    register_declared_datasets(cfg)
+    records = DatasetCatalog.get("decl_ft")  # thing_classes are known once loaded
+    with pytest.raises(FinetuneConfigError, match="set MODEL.ROI_HEADS.NUM_CLASSES 2"):
+        check_num_classes(cfg)
+    check_num_classes(build_cfg(ft, [*opts, "MODEL.ROI_HEADS.NUM_CLASSES", "2"]))
+    check_num_classes(build_cfg(ft, [*opts, "MODEL.ROI_HEADS.NUM_CLASSES", "5"]))
+    assert "has 2 classes (the other outputs never train)" in caplog.text
+    polygon = build_cfg(ft, [*opts, "INPUT.MASK_FORMAT", "polygon"])
+    assert mask_format_for(polygon, records) == "bitmask"  # 2 of 4 masks are RLE
+    assert "2 of 4 masks" in caplog.text and "INPUT.MASK_FORMAT" in caplog.text
+    assert mask_format_for(cfg, records) is None  # the demo config already says bitmask
+    no_rle = [{**r, "annotations": r["annotations"][:1]} for r in records]
+    assert mask_format_for(polygon, no_rle) is None
 
 
 def test_sem_seg_kind_pairs_images_with_labels(tmp_datasets_root):
