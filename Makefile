@@ -1,14 +1,20 @@
-# Convenience targets; each is one command from the README.
+# Convenience targets; each is one command from the README. `test` and `demo` run the set-up
+# first when .venv is missing or stale (scripts/install.sh --if-stale: a stamp of the pins), so
+# either works as the first command on a fresh clone.
 PY := .venv/bin/python
+SETUP := bash scripts/install.sh --if-stale
 
 .PHONY: install test demo env study-data
 install:
 	bash scripts/install.sh
 test:
+	$(SETUP)
 	$(PY) -m pytest -q tests
 demo:
+	$(SETUP)
 	$(PY) -m decon_d2.demo
 env:
+	$(SETUP)
 	$(PY) -m decon_d2.env
 study-data:
 	$(PY) -m pip install -q --no-deps -r requirements-study.txt

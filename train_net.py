@@ -15,9 +15,15 @@ import logging
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import default_argument_parser, launch
 
-from decon_d2.engine import PretrainTrainer, setup
+from decon_d2.data import DatasetNotFoundError, DeclaredDatasetError
+from decon_d2.engine import InitialWeightsError, PretrainTrainer, setup
 from decon_d2.finetune import FinetuneConfigError, FinetuneTrainer
 from decon_d2.modeling import PRETRAINING_ARCHITECTURES
+
+#: errors in what the user gave (config, data, weights): one message, no traceback
+USER_ERRORS = (
+    FinetuneConfigError, InitialWeightsError, DeclaredDatasetError, DatasetNotFoundError,
+)
 
 
 def trainer_class(cfg):
@@ -28,12 +34,16 @@ def trainer_class(cfg):
 
 
 def main(args):
+    try:
+        return run(args)
+    except USER_ERRORS as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+def run(args):
     cfg = setup(args)
     Trainer = trainer_class(cfg)
-    try:
-        Trainer.preflight(cfg, resume=args.resume)  # fails before any work on a bad config
-    except FinetuneConfigError as e:
-        raise SystemExit(f"error: {e}") from None
+    Trainer.preflight(cfg, resume=args.resume)  # fails before any work on a bad config
     if args.eval_only:
         model = Trainer.build_model(cfg)
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(

@@ -33,9 +33,10 @@ def pretrain_conventions(cfg) -> Dict[str, Any]:
     }
 
 
-def check_conventions(cfg, meta: Mapping[str, Any], include_decoder: bool
+def check_conventions(cfg, meta: Mapping[str, Any], include_decoder: bool, check_depth=True
                       ) -> Tuple[List[str], List[str]]:
-    """(errors, warnings) comparing the fine-tune config with the checkpoint's conventions."""
+    """(errors, warnings) comparing a config with the checkpoint's conventions; ``check_depth``
+    False where shapes are compared anyway (continual pre-training)."""
     errors, warnings = [], []
     fmt = meta.get("input_format", "RGB")
     if cfg.INPUT.FORMAT != fmt:
@@ -57,7 +58,7 @@ def check_conventions(cfg, meta: Mapping[str, Any], include_decoder: bool
         errors.append(f"config MODEL.RESNETS.STRIDE_IN_1X1 is {cfg.MODEL.RESNETS.STRIDE_IN_1X1} "
                       f"but the pre-trained ResNet strides in the {'1x1' if stride else '3x3'} "
                       f"conv: set MODEL.RESNETS.STRIDE_IN_1X1: {stride}")
-    if cfg.MODEL.RESNETS.DEPTH != 50:
+    if check_depth and cfg.MODEL.RESNETS.DEPTH != 50:
         errors.append(f"config MODEL.RESNETS.DEPTH is {cfg.MODEL.RESNETS.DEPTH}; the checkpoint "
                       "is a ResNet-50: set MODEL.RESNETS.DEPTH: 50")
     if include_decoder and not cfg.MODEL.FPN.NORM:

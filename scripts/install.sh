@@ -7,12 +7,27 @@
 #   DECON_SYSTEM_SITE_PACKAGES=1 create .venv with --system-site-packages, so that a detectron2
 #                                built from source (with its CUDA ops) outside .venv is kept
 #   DECON_SKIP_DATA=1            do not build the demo data sets now (they build on first use)
+#
+# --if-stale: do nothing (silently) when .venv exists and is up to date, else the full set-up;
+# `make test` and `make demo` call it first, so they work as the first command on a fresh clone.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 PYTHON=${PYTHON:-python3.11}
 venv="$root/.venv"
 py="$venv/bin/python"
+stamp="$venv/.decon-install-stamp"
+want=$(cat requirements.txt requirements-data.txt setup.cfg scripts/install.sh | sha256sum | cut -d' ' -f1)
+up_to_date() {
+  [ -x "$py" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+    && "$py" -c "import detectron2, decon_d2" 2>/dev/null
+}
+if [ "${1:-}" = "--if-stale" ]; then
+  up_to_date && exit 0
+  echo "[install] .venv is missing or stale: running the set-up first"
+elif [ -n "${1:-}" ]; then
+  echo "usage: bash scripts/install.sh [--if-stale]" >&2; exit 2
+fi
 
 if [ ! -x "$py" ]; then
   echo "[install] creating $venv with $($PYTHON --version 2>&1)"
@@ -23,10 +38,7 @@ if [ ! -x "$py" ]; then
   fi
 fi
 
-stamp="$venv/.decon-install-stamp"
-want=$(cat requirements.txt requirements-data.txt setup.cfg scripts/install.sh | sha256sum | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-   && "$py" -c "import detectron2, decon_d2" 2>/dev/null; then
+if up_to_date; then
   echo "[install] .venv is up to date (pins unchanged); nothing to install"
 else
   pip() { "$py" -m pip --disable-pip-version-check "$@"; }

@@ -24,7 +24,8 @@ def _leaves(pattern, recursive=False):
     return sorted(p for p in paths if not os.path.basename(p).startswith("Base-"))
 
 
-PRETRAIN = _leaves("*.yaml") + _leaves(os.path.join("demo", "*.yaml"))
+PRETRAIN = (_leaves("*.yaml") + _leaves(os.path.join("demo", "*.yaml"))
+            + _leaves(os.path.join("yourdata", "*.yaml")))
 FINETUNE = sorted(glob.glob(os.path.join(CONFIGS, "finetune", "**", "*.yaml"), recursive=True))
 
 # docs/model.md "Standard keys a pre-training config must set"; the fine-tune base repeats them.

@@ -5,7 +5,8 @@ One module per concern, each declaring its keys with a one-line comment:
 - ``INPUT.DECON.*``     two-view augmentation of pre-training (``input.py``)
 - ``MODEL.DECON.*``     the DeCon meta-architecture, decoder, heads and losses (``model.py``)
 - ``SOLVER.DECON.*``, ``SOLVER.AMP.PRECISION``: optimiser, schedules, precision (``solver.py``)
-- ``DATASETS.DECON.*``  limited-data fine-tuning (``datasets.py``)
+- ``DATASETS.DECON.*``  limited-data fine-tuning, declared data sets (``datasets.py``; their
+  command-line form: ``declared_opts.py``)
 
 These modules import nothing from the rest of ``decon_d2``, so any module may import this one.
 """

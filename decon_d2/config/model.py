@@ -31,6 +31,10 @@ def add_model_keys(cfg):
     # Whether the teacher decoder applies the skip dropout too (the authors' code: yes, it runs
     # in training mode with independent masks).
     _C.MODEL.DECON.TEACHER_DROPOUT = True
+    # Continual pre-training: the branch of a two-branch MODEL.WEIGHTS file (a decon-d2 or the
+    # authors'/SlotCon checkpoint) that initialises a new run, "teacher" (what the converter
+    # exports) or "student"; student and teacher both start from it (engine/initial_weights.py).
+    _C.MODEL.DECON.INIT_BRANCH = "teacher"
 
     _C.MODEL.DECON.HEAD = CN()
     # Name of the loss head in SSL_HEAD_REGISTRY (one instance on the encoder, one per level).

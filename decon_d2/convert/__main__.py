@@ -64,9 +64,11 @@ def _load_finetune_cfg(path):
     from detectron2.config import get_cfg
 
     from ..config import add_decon_config
+    from ..data import register_declared_datasets
 
     cfg = add_decon_config(get_cfg())
     cfg.merge_from_file(path)
+    register_declared_datasets(cfg)  # as setup() does: the config's data sets exist by name
     return cfg
 
 

@@ -7,17 +7,22 @@ loader with a sampler that resumes at the right position, LARS/SGD/AdamW, per-it
 """
 
 import logging
+import os
 
 from detectron2.data import DatasetCatalog, get_detection_dataset_dicts
 from detectron2.engine import hooks
 from detectron2.solver.lr_scheduler import LRMultiplier
 from detectron2.utils import comm
+from detectron2.utils.file_io import PathManager
 
 from decon_d2.data import TwoViewMapper, build_pretrain_train_loader
+from decon_d2.utils.atomic import atomic_write
 
 from .base_trainer import DeConTrainerBase
 from .checkpoint import DeConMeta
+from .explicit_keys import ignored_in_pretraining, is_explicit
 from .hooks import IterationSeedHook, MomentumTeacherHook, unwrap_ddp
+from .initial_weights import load_initial_weights
 from .optimizer import build_optimizer
 from .sampler import ResumableTrainingSampler, SampleSeededMapper
 from .schedules import compute_schedule, scaled_lr, warmup_cosine_param_scheduler
@@ -33,7 +38,8 @@ def dataset_size(cfg) -> int:
 
 
 def derive_schedule(cfg, world_size: int):
-    """Return ``(cfg with MAX_ITER/WARMUP_ITERS filled in, ScheduleArithmetic)``."""
+    """Return ``(cfg with MAX_ITER/WARMUP_ITERS filled in, ScheduleArithmetic)``; an explicit
+    ``SOLVER.MAX_ITER`` / ``SOLVER.WARMUP_ITERS`` wins over the epochs (explicit_keys.py)."""
     sched = compute_schedule(
         dataset_size=dataset_size(cfg),
         global_batch=cfg.SOLVER.IMS_PER_BATCH,
@@ -44,6 +50,8 @@ def derive_schedule(cfg, world_size: int):
         warmup_iters=cfg.SOLVER.WARMUP_ITERS,
         base_lr=cfg.SOLVER.BASE_LR,
         lr_scaling=cfg.SOLVER.DECON.LR_SCALING,
+        keep_max_iter=is_explicit(cfg, "SOLVER.MAX_ITER"),
+        keep_warmup_iters=is_explicit(cfg, "SOLVER.WARMUP_ITERS"),
     )
     if (sched.max_iter, sched.warmup_iters) != (cfg.SOLVER.MAX_ITER, cfg.SOLVER.WARMUP_ITERS):
         cfg = cfg.clone()
@@ -74,6 +82,10 @@ class PretrainTrainer(DeConTrainerBase):
         # then a no-op: Detectron2 sets REFERENCE_WORLD_SIZE to the world size it scaled for).
         cfg, self.schedule = derive_schedule(self.auto_scale_workers(cfg, world), world)
         logger.info(f"Schedule: {self.schedule.describe()}")
+        for note in self.schedule.notes:
+            logger.warning(note)
+        for warning in ignored_in_pretraining(cfg):
+            logger.warning(warning)
         super().__init__(cfg)
 
     def checkpointables(self, cfg, model):
@@ -81,8 +93,19 @@ class PretrainTrainer(DeConTrainerBase):
 
     def resume_or_load(self, resume=True):
         """Detectron2's resume/load; a resumed run also restarts its sampler where the
-        interrupted run stopped."""
+        interrupted run stopped. A new run with ``MODEL.WEIGHTS`` starts student and teacher
+        from that file, whatever its layout (continual pre-training, initial_weights.py)."""
         resuming = resume and self.checkpointer.has_checkpoint()
+        if not resuming and self.cfg.MODEL.WEIGHTS:
+            self.init_report = load_initial_weights(unwrap_ddp(self.model), self.cfg)
+            logger.info("Continual pre-training, " + self.init_report.format_table())
+            if comm.is_main_process():
+                PathManager.mkdirs(self.cfg.OUTPUT_DIR)
+                path = os.path.join(self.cfg.OUTPUT_DIR, "initial_weights.json")
+                with atomic_write(path, "w") as f:
+                    f.write(self.init_report.to_json())
+            self.start_iter = 0
+            return
         super().resume_or_load(resume=resume)
         if resuming and self.start_iter > 0:
             logger.info(

@@ -6,6 +6,7 @@ iteration stored in the checkpoint, so no hook carries state (docs/method.md §1
 
 import math
 from dataclasses import dataclass
+from typing import Tuple
 
 from detectron2.solver.lr_scheduler import WarmupParamScheduler
 from fvcore.common.param_scheduler import CosineParamScheduler, LinearParamScheduler
@@ -69,6 +70,8 @@ class ScheduleArithmetic:
     warmup_iters: int
     base_lr: float
     lr: float
+    # What overrode the epoch arithmetic, and why (explicit keys, the warm-up cap).
+    notes: Tuple[str, ...] = ()
 
     def describe(self) -> str:
         lr = (
@@ -81,7 +84,7 @@ class ScheduleArithmetic:
             f"{self.world_size} process(es) x {self.per_gpu_batch} per process; iters/epoch = "
             f"floor({self.dataset_size} / {self.global_batch}) = {self.iters_per_epoch}; "
             f"{self.epochs:g} epochs -> max iter {self.max_iter}; warm-up {self.warmup_iters} "
-            f"iters; {lr}"
+            f"iters; {lr}" + "".join(f"; {n}" for n in self.notes)
         )
 
 
@@ -105,11 +108,16 @@ def compute_schedule(
     warmup_iters: int,
     base_lr: float,
     lr_scaling: str,
+    keep_max_iter: bool = False,
+    keep_warmup_iters: bool = False,
 ) -> ScheduleArithmetic:
     """Derive iterations from epochs (``epochs > 0``) or keep ``max_iter``/``warmup_iters``.
 
     ``iters_per_epoch = floor(dataset_size / global_batch)`` because the loader drops the last
     incomplete batch; e.g. COCO train2017 at 512: 231 iters/epoch, 184,800 for 800 epochs.
+    ``keep_max_iter`` / ``keep_warmup_iters``: the user set that key explicitly, so it wins over
+    the epochs (docs/engine.md "Explicit keys win"); the notes say so. A warm-up longer than
+    the run is cut to ``max_iter``, also with a note.
     """
     if global_batch % world_size:
         raise ValueError(
@@ -117,23 +125,36 @@ def compute_schedule(
             f"the number of processes ({world_size})"
         )
     iters_per_epoch = dataset_size // global_batch if dataset_size else 0
+    notes = []
     if epochs > 0:
         if iters_per_epoch == 0:
             raise ValueError(
                 f"data set of {dataset_size} images is smaller than one global batch "
                 f"({global_batch}): no iteration per epoch"
             )
-        max_iter = int(iters_per_epoch * epochs)
-        warmup_iters = int(iters_per_epoch * warmup_epochs)
+        derived = int(iters_per_epoch * epochs)
+        if keep_max_iter and max_iter != derived:
+            notes.append(f"SOLVER.MAX_ITER {max_iter} set explicitly: used instead of "
+                         f"SOLVER.DECON.EPOCHS {epochs:g} x {iters_per_epoch} = {derived}")
+        max_iter = max_iter if keep_max_iter else derived
+        derived = int(iters_per_epoch * warmup_epochs)
+        if keep_warmup_iters and warmup_iters != derived:
+            notes.append(f"SOLVER.WARMUP_ITERS {warmup_iters} set explicitly: used instead of "
+                         f"SOLVER.DECON.WARMUP_EPOCHS {warmup_epochs:g} x {iters_per_epoch} = "
+                         f"{derived}")
+        warmup_iters = warmup_iters if keep_warmup_iters else derived
+    if warmup_iters > max_iter:
+        notes.append(f"warm-up of {warmup_iters} iterations cut to MAX_ITER {max_iter}")
     return ScheduleArithmetic(
         dataset_size=dataset_size,
         global_batch=global_batch,
         world_size=world_size,
         per_gpu_batch=global_batch // world_size,
         iters_per_epoch=iters_per_epoch,
-        epochs=epochs if epochs > 0 else (max_iter / iters_per_epoch if iters_per_epoch else 0),
+        epochs=max_iter / iters_per_epoch if iters_per_epoch else epochs,
         max_iter=max_iter,
         warmup_iters=min(warmup_iters, max_iter),
         base_lr=base_lr,
         lr=scaled_lr(base_lr, global_batch, lr_scaling),
+        notes=tuple(notes),
     )

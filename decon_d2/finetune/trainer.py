@@ -7,12 +7,16 @@ with explicit tasks, and ``OUTPUT_DIR/inference/results.json``.
 import logging
 import os
 
-from detectron2.data import build_detection_train_loader, get_detection_dataset_dicts
+from detectron2.data import (
+    DatasetMapper, build_detection_train_loader, get_detection_dataset_dicts,
+)
 from detectron2.evaluation import COCOEvaluator
 from detectron2.utils import comm
 
 from ..engine.base_trainer import DeConTrainerBase
+from ..engine.explicit_keys import ignored_in_finetuning
 from .preflight import check_finetune_setup
+from .records_check import check_num_classes, mask_format_for
 from .results import write_results
 from .subset import subset_records
 
@@ -24,6 +28,8 @@ class FinetuneTrainer(DeConTrainerBase):
     def preflight(cls, cfg, resume: bool = False) -> None:
         """The config against the converted weights' pre-training conventions; skipped when
         ``--resume`` finds a checkpoint (which then replaces MODEL.WEIGHTS)."""
+        for warning in ignored_in_finetuning(cfg):
+            logger.warning(warning)
         if resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
             return
         for warning in check_finetune_setup(cfg):
@@ -31,20 +37,27 @@ class FinetuneTrainer(DeConTrainerBase):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        fraction = cfg.DATASETS.DECON.TRAIN_FRACTION
-        if fraction >= 1.0:
-            return build_detection_train_loader(cfg)
+        """Detectron2's loader over DATASETS.TRAIN (or its limited-data subset), after the
+        records are checked against the config (records_check.py)."""
         records = get_detection_dataset_dicts(
             cfg.DATASETS.TRAIN,
             filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
             min_keypoints=cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE
             if cfg.MODEL.KEYPOINT_ON else 0,
+            proposal_files=cfg.DATASETS.PROPOSAL_FILES_TRAIN if cfg.MODEL.LOAD_PROPOSALS else None,
         )
-        seed = cfg.DATASETS.DECON.TRAIN_FRACTION_SEED
-        subset = subset_records(records, fraction, seed)
-        logger.info(f"Limited-data fine-tuning: {len(subset)} of {len(records)} images "
-                    f"(TRAIN_FRACTION {fraction}, seed {seed}).")
-        return build_detection_train_loader(cfg, dataset=subset)
+        check_num_classes(cfg)
+        fraction = cfg.DATASETS.DECON.TRAIN_FRACTION
+        if fraction < 1.0:
+            seed = cfg.DATASETS.DECON.TRAIN_FRACTION_SEED
+            subset = subset_records(records, fraction, seed)
+            logger.info(f"Limited-data fine-tuning: {len(subset)} of {len(records)} images "
+                        f"(TRAIN_FRACTION {fraction}, seed {seed}).")
+            records = subset
+        mask_format = mask_format_for(cfg, records)
+        extra = {"instance_mask_format": mask_format} if mask_format else {}
+        return build_detection_train_loader(
+            cfg, dataset=records, mapper=DatasetMapper(cfg, True, **extra))
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

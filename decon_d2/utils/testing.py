@@ -1,14 +1,20 @@
-"""Instant-test configs and synthetic two-view batches, for the tests and the benchmark (as
+"""Instant-test configs, synthetic two-view batches and tiny data sets on disk (photos, a COCO
+json, a semantic-segmentation folder), for the tests and the benchmark (as
 ``detectron2.utils.testing`` serves Detectron2's own tests)."""
+import json
+
+import numpy as np
 import torch
 from detectron2.modeling import build_model
+from PIL import Image
+from pycocotools import mask as mask_utils
 
 from decon_d2.engine.setup import build_cfg
 
 from .paths import config_path
 
 __all__ = ["INSTANT_TEST_VARIANTS", "instant_test_cfg", "build_instant_model", "decon_opts",
-           "synthetic_batch"]
+           "synthetic_batch", "write_photos", "write_coco_instances", "write_sem_seg"]
 
 #: variant name -> its instant-test config under configs/quick_schedules/
 INSTANT_TEST_VARIANTS = {
@@ -60,3 +66,66 @@ def synthetic_batch(n, crop, seed=0):
             "flip2": False,
         })
     return out
+
+
+def write_photos(folder, n, size=(96, 128), seed=0, ext=".png"):
+    """``n`` small RGB images (noise plus a few coloured rectangles) under ``folder``."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        for _ in range(3):
+            y, x = rng.integers(0, size[0] // 2), rng.integers(0, size[1] // 2)
+            pixels[y:y + size[0] // 3, x:x + size[1] // 3] = rng.integers(0, 256, 3)
+        paths.append(folder / f"img_{i:03d}{ext}")
+        Image.fromarray(pixels).save(paths[-1])
+    return paths
+
+
+def write_coco_instances(json_path, image_dir, n, category_ids=(3, 7), seed=0, prefix="photo"):
+    """A COCO instances json over ``n`` new images (``<prefix>_000.jpg``, ...): two rectangles
+    per image, one class each, the first as a polygon and the second as RLE; category ids as
+    given (non-contiguous)."""
+    rng = np.random.default_rng(seed)
+    h, w = 96, 128
+    coco = {"images": [], "annotations": [],
+            "categories": [{"id": c, "name": f"class_{c}"} for c in category_ids]}
+    image_dir.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        pixels = rng.integers(0, 60, (h, w, 3), dtype=np.uint8)
+        name = f"{prefix}_{i:03d}.jpg"
+        coco["images"].append({"id": i + 1, "file_name": name, "height": h, "width": w})
+        for j, cat in enumerate(category_ids[:2]):
+            x0, y0 = int(rng.integers(4, w // 2)), int(rng.integers(4, h // 2))
+            x1, y1 = x0 + int(rng.integers(20, w // 2 - 4)), y0 + int(rng.integers(20, h // 2 - 4))
+            pixels[y0:y1, x0:x1] = (200, 40, 40) if j == 0 else (40, 200, 40)
+            if j == 0:
+                segm = [[x0, y0, x1, y0, x1, y1, x0, y1]]
+            else:
+                m = np.zeros((h, w), np.uint8)
+                m[y0:y1, x0:x1] = 1
+                rle = mask_utils.encode(np.asfortranarray(m))
+                segm = {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
+            coco["annotations"].append({
+                "id": len(coco["annotations"]) + 1, "image_id": i + 1, "category_id": cat,
+                "segmentation": segm, "bbox": [x0, y0, x1 - x0, y1 - y0],
+                "area": float((x1 - x0) * (y1 - y0)), "iscrowd": 0})
+        Image.fromarray(pixels).save(image_dir / name, quality=95)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(coco))
+    return coco
+
+
+def write_sem_seg(image_dir, label_dir, n, num_classes=3, ignore=255, seed=0):
+    """``n`` images with single-channel ('L') label PNGs of the same relative name: class
+    indices 0..num_classes-1 and a border of ``ignore``."""
+    rng = np.random.default_rng(seed)
+    image_dir.mkdir(parents=True, exist_ok=True)
+    label_dir.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        label = rng.integers(0, num_classes, (6, 8)).repeat(16, 0).repeat(16, 1).astype(np.uint8)
+        label[:2], label[-2:] = ignore, ignore
+        pixels = (label[..., None] * 70 % 256).repeat(3, 2).astype(np.uint8)
+        Image.fromarray(pixels).save(image_dir / f"scene_{i:03d}.jpg")
+        Image.fromarray(label).save(label_dir / f"scene_{i:03d}.png")

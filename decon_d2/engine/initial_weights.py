@@ -1,0 +1,143 @@
+"""Continual pre-training: a new DeCon run starts from ``MODEL.WEIGHTS`` of any accepted layout.
+
+``load_initial_weights(model, cfg)`` maps the file onto the **student** and then copies the
+student into the teacher (``copy_student_to_teacher``, the fresh-run rule), so both start from
+the same weights. Names go through the converter's rules in the other direction
+(``convert.formats.classify``: torchvision -> Detectron2 ResNet names, the authors'
+``encoder_*``/``decoder_*``, our ``<branch>.backbone.*``); no second rule set. What loads:
+
+- the encoder (every ResNet key; only norm statistics may be absent, e.g. Caffe2's affine-only
+  BN, and then start at 0 / 1), from every layout;
+- the FPN where the file has one (ours, the authors', a converted ``.pkl``), module by module
+  for the levels this model builds;
+- the heads (projectors, prototypes, predictors, centers) from a decon-d2 checkpoint, by name,
+  where the shapes agree (a new K or width leaves that head fresh, with the reason).
+
+Two-branch files (ours, the authors') start from ``MODEL.DECON.INIT_BRANCH`` (the teacher by
+default, the network the converter exports; docs/method.md D5, D7); student-only heads (predictor,
+center) come from the file's student. A file from which no encoder key loads, a missing or
+mis-shaped encoder key, an unknown key or input conventions the config does not share is an
+error (``InitialWeightsError``), never a random start. The report (``InitReport``) lists what
+loaded, what was dropped and why, and what starts fresh.
+"""
+import re
+from typing import Dict
+
+import torch
+
+from decon_d2.conventions import check_conventions
+from decon_d2.convert.formats import Action, classify
+
+from .initial_weights_report import InitialWeightsError, InitReport
+from .weights_file import read_weights
+
+__all__ = ["load_initial_weights", "InitialWeightsError", "InitReport"]
+
+_BN_STATS = (".running_mean", ".running_var", ".num_batches_tracked")
+_STUDENT = "student."
+
+
+def _classify_d2(key: str) -> Action:
+    """A Detectron2 ``.pkl`` key (Mask R-CNN names or bare ResNet names)."""
+    if key.startswith("backbone.bottom_up."):
+        return Action("encoder", key[len("backbone.bottom_up."):])
+    if key.startswith(("backbone.fpn_lateral", "backbone.fpn_output")):
+        return Action("decoder", key[len("backbone."):])
+    if re.match(r"(stem|res[2-5])\.", key):
+        return Action("encoder", key)
+    if key.startswith(("proposal_generator.", "roi_heads.", "sem_seg_head.")):
+        return Action("drop", "detector head (fine-tuning only)")
+    if key.startswith(("linear.", "fc")):
+        return Action("drop", "ImageNet classifier, not part of the backbone")
+    return Action("unknown")
+
+
+def _head_sources(state, branch: str) -> Dict[str, str]:
+    """Our layout: ``student.heads.X`` target -> source key (the branch's, else the student's)."""
+    out = {}
+    for b in ("student", branch):  # the chosen branch overrides where it has the key
+        prefix = f"{b}.heads."
+        out.update({_STUDENT + "heads." + k[len(prefix):]: k
+                    for k in state if k.startswith(prefix)})
+    return out
+
+
+def _plan(weights, branch: str, target: Dict[str, torch.Tensor], report: InitReport
+          ) -> Dict[str, str]:
+    """``{student target key: source key}``; everything else goes into the report."""
+    state, layout = weights.state_dict, weights.layout
+    heads = _head_sources(state, branch) if layout == "ours" else {}
+    plan: Dict[str, str] = {}
+    for key in state:
+        if layout == "ours" and ".heads." in key:
+            continue
+        action = _classify_d2(key) if layout == "detectron2" else classify(layout, key, branch)
+        if action.kind in ("encoder", "decoder"):
+            name = _STUDENT + "backbone." + ("bottom_up." if action.kind == "encoder" else "")
+            name += action.name
+            if name in target:
+                plan[name] = key
+            elif action.kind == "decoder":
+                report.drop("FPN module this model does not build (MODEL.DECON.DECODER_LEVELS)",
+                            key)
+            else:
+                report.not_in_model.append(f"{key} -> {name}")
+        elif action.kind == "other_branch":
+            report.drop(f"other branch ({action.name}); starting from the {branch}", key)
+        elif action.kind == "drop":
+            reason = action.name
+            if layout == "authors":
+                reason += "; the authors' head names are not mapped, heads start fresh"
+            report.drop(reason, key)
+        else:
+            report.unknown.append(key)
+    for name, key in heads.items():
+        if name in target:
+            plan[name] = key
+        else:
+            report.drop("head of a level this model does not train", key)
+    used = set(heads.values())
+    for key in state:
+        if ".heads." in key and layout == "ours" and key not in used:
+            report.drop(f"other branch's head; starting from the {branch}", key)
+    return plan
+
+
+def load_initial_weights(model, cfg) -> InitReport:
+    """Initialise ``model`` (an unwrapped DeCon) from ``cfg.MODEL.WEIGHTS``; return the report."""
+    path, branch = cfg.MODEL.WEIGHTS, cfg.MODEL.DECON.INIT_BRANCH
+    if branch not in ("teacher", "student"):
+        raise InitialWeightsError(f"MODEL.DECON.INIT_BRANCH must be 'teacher' or 'student', "
+                                  f"got {branch!r}")
+    weights = read_weights(path)
+    report = InitReport(path=path, layout=weights.layout, origin=weights.origin,
+                        branch=branch if weights.layout in ("ours", "authors") else None,
+                        depth=cfg.MODEL.RESNETS.DEPTH)
+    target = {k: v for k, v in model.state_dict().items() if k.startswith(_STUDENT)}
+    plan = _plan(weights, branch, target, report) if weights.layout else {}
+    new_state = {}
+    for name, key in plan.items():
+        value, want = weights.state_dict[key], target[name]
+        if tuple(value.shape) == tuple(want.shape):
+            new_state[name] = value.to(want.dtype)
+            report.loaded(name, key)
+        elif ".heads." in name:
+            report.drop("head of another shape (e.g. another K or width); it starts fresh", key)
+        else:
+            report.bad_shape.append(f"{key} {tuple(value.shape)} vs {name} {tuple(want.shape)}")
+    report.check(target, new_state, _BN_STATS, weights.state_dict)
+    if weights.conventions is None and weights.layout:
+        report.warnings.append("the file records no input conventions: check that INPUT.FORMAT, "
+                               "MODEL.PIXEL_MEAN/STD and RESNETS.STRIDE_IN_1X1 match how it was "
+                               "trained (Detectron2 model-zoo ResNets are mostly MSRA: BGR, std 1,"
+                               " STRIDE_IN_1X1 True)")
+    elif weights.conventions:
+        has_fpn = any(".fpn_" in k for k in new_state)
+        errors, _ = check_conventions(cfg, weights.conventions, has_fpn, check_depth=False)
+        report.errors += errors
+    if report.errors:
+        raise InitialWeightsError(report.format_table(), report)
+    missing, unexpected = model.load_state_dict(new_state, strict=False)
+    assert not unexpected, unexpected
+    model.copy_student_to_teacher()
+    return report

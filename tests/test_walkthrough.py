@@ -1,0 +1,60 @@
+"""The README's "your own data" walkthrough end to end, on tiny generated data: a folder of
+photos -> continue pre-training from torchvision ResNet-50 weights -> convert -> fine-tune Mask
+R-CNN on a COCO-format json -> AP. The test only writes files (photos, a json, weights) and runs
+the README's commands with smaller sizes and iteration counts on the command line."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torchvision
+
+from decon_d2.utils.paths import REPO_ROOT
+from decon_d2.utils.testing import write_coco_instances, write_photos
+
+PRETRAIN = "configs/yourdata/decon_ml_continue_imagenet_cpu.yaml"
+FINETUNE = "configs/finetune/yourdata/mask_rcnn_R_50_FPN_yourdata_cpu.yaml"
+SMALL = ["INPUT.MIN_SIZE_TRAIN", "(96,)", "INPUT.MAX_SIZE_TRAIN", "128",
+         "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128", "DATALOADER.NUM_WORKERS", "0",
+         "MODEL.RPN.POST_NMS_TOPK_TEST", "100", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "64"]
+
+
+def _run(data_root, *cmd):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DETECTRON2_DATASETS": str(data_root)}
+    run = subprocess.run([sys.executable, *map(str, cmd)], cwd=REPO_ROOT, env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run.stdout + run.stderr
+
+
+@pytest.mark.slow
+def test_photos_to_pretraining_to_conversion_to_finetuned_ap(tmp_path):
+    data, out = tmp_path / "datasets", tmp_path / "output"
+    write_photos(data / "my_photos" / "field_a", 4)
+    write_photos(data / "my_photos" / "field_b", 3, seed=1, ext=".jpg")
+    write_coco_instances(data / "my_coco/annotations/train.json", data / "my_coco/images", 4)
+    write_coco_instances(data / "my_coco/annotations/val.json", data / "my_coco/images", 2,
+                         seed=1, prefix="val")
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), tmp_path / "r50.pth")
+
+    log = _run(data, "train_net.py", "--config-file", PRETRAIN, "MODEL.WEIGHTS",
+               tmp_path / "r50.pth", "SOLVER.MAX_ITER", 2, "DATALOADER.NUM_WORKERS", 0,
+               "OUTPUT_DIR", out / "pretrain")
+    assert "data set size 7" in log  # both sub-folders, .png and .jpg
+    report = json.loads((out / "pretrain" / "initial_weights.json").read_text())
+    assert report["num_loaded"] == 318 and report["layout"] == "torchvision"
+
+    pkl = out / "my_decon.pkl"
+    _run(data, "-m", "decon_d2.convert", out / "pretrain" / "model_final.pth", pkl,
+         "--config", FINETUNE)
+    assert json.loads((out / "my_decon.report.json").read_text())["verification"]["passed"]
+
+    log = _run(data, "train_net.py", "--config-file", FINETUNE, "MODEL.WEIGHTS", pkl,
+               "MODEL.ROI_HEADS.NUM_CLASSES", 2, "SOLVER.MAX_ITER", 2, "SOLVER.STEPS", "()",
+               "SOLVER.WARMUP_ITERS", 1, "OUTPUT_DIR", out / "finetune", *SMALL)
+    results = json.loads((out / "finetune/inference/results.json").read_text())["results"]
+    for task in ("bbox", "segm"):
+        assert set(results["my_coco_val"][task]) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
