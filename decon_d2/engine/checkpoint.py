@@ -12,6 +12,7 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from decon_d2.conventions import pretrain_conventions
+from decon_d2.modeling.fcn import fcn_record
 from decon_d2.utils.atomic import atomic_write
 
 
@@ -43,6 +44,8 @@ class DeConMeta:
             "iteration": int(self.iteration_fn()),
             # Beyond contracts.md (additive): the AMP mode affects downstream AP.
             "amp": cfg.SOLVER.AMP.PRECISION if cfg.SOLVER.AMP.ENABLED else "off",
+            "decoder_type": cfg.MODEL.DECON.DECODER_TYPE,
+            "fcn": fcn_record(cfg),  # the FCN decoder's geometry (None without one)
         }
 
     def load_state_dict(self, state):
