@@ -3,7 +3,7 @@ segmentation fine-tuning (FCN head, sliding-window inference, poly schedule, dec
 
 Detectron2 keys that keep their meaning are reused: ``MODEL.SEM_SEG_HEAD.{NAME, IN_FEATURES,
 NUM_CLASSES, CONVS_DIM, NORM, IGNORE_VALUE, LOSS_WEIGHT}``, ``MODEL.RESNETS.RES5_DILATION``
-(output stride 16), ``INPUT.CROP.*``, ``SOLVER.LR_SCHEDULER_NAME`` and ``SOLVER.BASE_LR_END``
+(output stride 16), ``INPUT.CROP.{ENABLED, TYPE, SIZE}``, ``SOLVER.LR_SCHEDULER_NAME`` and ``SOLVER.BASE_LR_END``
 (the poly schedule's final lr). Needs ``MODEL.DECON`` (``model.py``) to exist already.
 """
 from detectron2.config import CfgNode as CN
@@ -34,6 +34,10 @@ def add_segmentation_keys(cfg):
     # True: cross-entropy summed over labelled pixels divided by ALL pixels (ignored ones
     # included), as mmsegmentation 0.x (the protocol's); False: mean over labelled pixels only.
     head.LOSS_OVER_ALL_PIXELS = True
+
+    # Largest fraction of a training crop one class may cover (Detectron2's
+    # RandomCrop_CategoryAreaConstraint, mmseg's cat_max_ratio: 0.75 in the protocol); 1.0 = any.
+    cfg.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA = 1.0
 
     sw = cfg.TEST.SLIDING_WINDOW = CN()
     # Sliding-window inference of SlidingWindowSegmentor (Cityscapes: 769 windows, stride 513);

@@ -2,7 +2,8 @@
 
 Detectron2's loader, optimiser, schedule and hooks; on top: the pre-flight check of the config
 against the weights, limited-data subsets (``DATASETS.DECON.TRAIN_FRACTION``), COCO evaluation
-with explicit tasks, and ``OUTPUT_DIR/inference/results.json``.
+with explicit tasks, ``OUTPUT_DIR/inference/results.json``, and ``MODEL.TRANSFER.DECODER``
+(load the converted decoder, or leave it freshly initialised: encoder-only transfer).
 """
 import logging
 import os
@@ -11,6 +12,7 @@ from detectron2.data import build_detection_train_loader, get_detection_dataset_
 from detectron2.evaluation import COCOEvaluator
 from detectron2.utils import comm
 
+from ..convert.rules import DECODER_PREFIXES
 from ..engine.base_trainer import DeConTrainerBase
 from .preflight import check_finetune_setup
 from .results import write_results
@@ -29,11 +31,25 @@ class FinetuneTrainer(DeConTrainerBase):
         for warning in check_finetune_setup(cfg):
             logger.warning(warning)
 
+    def resume_or_load(self, resume=True):
+        """As the base class; a fresh run with ``MODEL.TRANSFER.DECODER "random"`` skips the
+        decoder tensors of MODEL.WEIGHTS (said in the log), so the decoder keeps its init."""
+        fresh = not (resume and self.checkpointer.has_checkpoint())
+        random_decoder = self.cfg.MODEL.TRANSFER.DECODER == "random"
+        self.checkpointer.skip_prefixes = DECODER_PREFIXES if fresh and random_decoder else ()
+        super().resume_or_load(resume=resume)
+
+    @classmethod
+    def train_mapper(cls, cfg):
+        """The training ``DatasetMapper``; None = Detectron2's default for this config."""
+        return None
+
     @classmethod
     def build_train_loader(cls, cfg):
         fraction = cfg.DATASETS.DECON.TRAIN_FRACTION
+        mapper = cls.train_mapper(cfg)
         if fraction >= 1.0:
-            return build_detection_train_loader(cfg)
+            return build_detection_train_loader(cfg, mapper=mapper)
         records = get_detection_dataset_dicts(
             cfg.DATASETS.TRAIN,
             filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
@@ -44,7 +60,7 @@ class FinetuneTrainer(DeConTrainerBase):
         subset = subset_records(records, fraction, seed)
         logger.info(f"Limited-data fine-tuning: {len(subset)} of {len(records)} images "
                     f"(TRAIN_FRACTION {fraction}, seed {seed}).")
-        return build_detection_train_loader(cfg, dataset=subset)
+        return build_detection_train_loader(cfg, dataset=subset, mapper=mapper)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

@@ -12,6 +12,8 @@ from .variants import FCN_LEVELS, FPN_LEVELS, decoder_spec, variant_label
 
 #: meta-architectures that are self-supervised pre-training (the rest are fine-tuned models)
 PRETRAINING_ARCHITECTURES = ("DeCon",)
+#: fine-tuned models that do semantic segmentation (trained and evaluated by SemSegTrainer)
+SEMSEG_ARCHITECTURES = ("SemanticSegmentor", "SlidingWindowSegmentor")
 
 __all__ = [
     "DeCon",
@@ -22,6 +24,7 @@ __all__ = [
     "FCN_LEVELS",
     "FPN_LEVELS",
     "PRETRAINING_ARCHITECTURES",
+    "SEMSEG_ARCHITECTURES",
     "SSL_HEAD_REGISTRY",
     "SlidingWindowSegmentor",
     "SlotConHead",
