@@ -196,7 +196,11 @@ def convert_to_d2(
         report.errors.append(f"{len(not_in_target)} key(s) map to names the target Mask R-CNN "
                              f"does not have: {_listing(not_in_target)}")
     if bad_shape:
-        report.errors.append(f"{len(bad_shape)} shape mismatch(es): {_listing(bad_shape)}")
+        hint = ("; the fine-tune config's decoder differs from the pre-trained one (e.g. "
+                "MODEL.SEM_SEG_HEAD.CONVS_DIM vs MODEL.DECON.FCN.CONVS_DIM): match them, or "
+                "convert with --decoder none (encoder-only transfer)"
+                if any(" vs " + p in b for b in bad_shape for p in rules.DECODER_PREFIXES) else "")
+        report.errors.append(f"{len(bad_shape)} shape mismatch(es): {_listing(bad_shape)}{hint}")
     if not out and not report.errors:
         report.errors.append("zero matches: nothing converted")
 

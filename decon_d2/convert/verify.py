@@ -133,6 +133,8 @@ def comparison_cfg(cfg, report) -> Tuple[Any, List[str]]:
     pre-training dilation), and notes saying what changed; the weights are the same."""
     cmp, notes = cfg.clone(), []
     cmp.defrost()
+    if "build_resnet_backbone" in cmp.MODEL.BACKBONE.NAME:  # the ResNet alone: return every stage
+        cmp.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
     if cmp.MODEL.RESNETS.RES5_DILATION != 1:
         notes.append(f"res5 compared without dilation (fine-tuning uses RES5_DILATION "
                      f"{cfg.MODEL.RESNETS.RES5_DILATION}, output stride 16; same weights)")
