@@ -355,7 +355,7 @@ def test_decon_fcn_total_loss_matches_loop_formula():
     with torch.no_grad():  # train-mode norms: batch statistics, as in the forward below
         s_feats = [model.student.backbone(x) for x in views]
         t_feats = [model.teacher.backbone(x) for x in views]
-        assert s_feats[0]["fcn"].shape[1:] == (16, 3, 3)  # CONVS_DIM 16 on the 3x3 res5 map
+        assert s_feats[0]["fcn"].shape[1:] == (256, 3, 3)  # CONVS_DIM 256 on the 3x3 res5 map
         for name, head in model.student.heads.items():
             twin = model.teacher.heads[name]
             s = [ref_grouping(head.projector(f[name]), head.prototypes.weight, 0.07)

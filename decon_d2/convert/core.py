@@ -145,7 +145,7 @@ def convert_to_d2(
 
     kind = next((rules.decoder_kind(n) for n in decoder), None)
     in_target = kind is not None and any(rules.decoder_kind(k) == kind for k in target)
-    drop_reason = "decoder not exported (encoder only, --decoder none)"
+    drop_reason = f"{_DECODER_NAMES.get(kind)} decoder not exported (encoder only)"
     if include_decoder is None:  # --decoder auto: the decoder goes where the target has one
         include_decoder = in_target
         if kind and not in_target:
@@ -159,8 +159,8 @@ def convert_to_d2(
         report.warnings.append(f"decon_meta says variant {report.variant!r}, the keys "
                                f"look like {inferred!r}")
     if include_decoder and not decoder:
-        report.errors.append(f"decoder requested but the checkpoint has no {branch} decoder keys "
-                             "(use --decoder none)")
+        report.errors.append(f"decoder requested but the checkpoint has no {branch} FPN keys "
+                             "(nor FCN ones): use --decoder none")
     elif include_decoder and not in_target:
         report.errors.append(f"the {_DECODER_NAMES[kind]} decoder was requested but the target "
                              "model has none: --decoder none transfers the encoder alone")

@@ -161,7 +161,9 @@ def default_finetune_cfg(pixel_mean=None, pixel_std=None, input_format="RGB", st
     from detectron2 import model_zoo
     from detectron2.config import get_cfg
 
-    cfg = get_cfg()
+    from ..config import add_decon_config
+
+    cfg = add_decon_config(get_cfg())
     cfg.merge_from_file(model_zoo.get_config_file("Base-RCNN-FPN.yaml"))
     cfg.MODEL.MASK_ON = True
     cfg.MODEL.RESNETS.DEPTH = 50
