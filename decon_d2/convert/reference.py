@@ -38,9 +38,19 @@ def _conv_norm(sd, prefix, x, padding, dilation=1):
     return y
 
 
-def _torchvision_reference(d2_state: Mapping[str, np.ndarray], meta, fcn_dilation) -> Reference:
-    """torchvision ResNet-50 + a functional FPN or FCN decoder, loaded from the converted
-    tensors."""
+def _authors_fcn(source_state, branch) -> Dict[str, torch.Tensor]:
+    """The authors' FCN decoder of ``branch`` under its own (mmseg) names: ``{i}.conv.weight``,
+    ``{i}.bn.*``; read from the source, so the reference does not depend on the key map."""
+    _, sd = detect_layout(source_state)
+    prefix = f"decoder_{'k' if branch == 'teacher' else 'q'}.convs."
+    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+
+
+def _torchvision_reference(d2_state: Mapping[str, np.ndarray], meta, fcn_dilation,
+                           fcn: Mapping[str, torch.Tensor]) -> Reference:
+    """torchvision ResNet-50 (loaded from the converted tensors through the inverse name table)
+    + a functional FPN (converted tensors) or FCN decoder (``fcn``: source tensors, mmseg
+    names)."""
     import torchvision
 
     resnet = torchvision.models.resnet50(weights=None).eval()
@@ -52,8 +62,6 @@ def _torchvision_reference(d2_state: Mapping[str, np.ndarray], meta, fcn_dilatio
         raise RuntimeError(f"torchvision reference does not take the converted encoder: {result}")
     fpn = {k[len("backbone."):]: torch.as_tensor(v) for k, v in d2_state.items()
            if k.startswith("backbone.fpn_")}
-    fcn = {k[len("sem_seg_head."):]: torch.as_tensor(v) for k, v in d2_state.items()
-           if k.startswith("sem_seg_head.convs.")}
 
     def run(rgb):
         x = _normalise(rgb, meta["pixel_mean"], meta["pixel_std"])
@@ -70,10 +78,13 @@ def _torchvision_reference(d2_state: Mapping[str, np.ndarray], meta, fcn_dilatio
                                                                     mode="nearest")
                 if f"fpn_output{s}.weight" in fpn:
                     feats[f"p{s}"] = _conv_norm(fpn, f"fpn_output{s}", prev, 1)
-        if fcn:  # conv (dilated, no bias) -> BN -> ReLU per layer, on res5
-            y, i = feats["res5"], 0
-            while f"convs.{i}.weight" in fcn:
-                y = F.relu(_conv_norm(fcn, f"convs.{i}", y, fcn_dilation, fcn_dilation))
+        if fcn:  # mmseg ConvModule per layer: conv (dilated, no bias) -> BN -> ReLU, on res5
+            y, i, d = feats["res5"], 0, fcn_dilation
+            while f"{i}.conv.weight" in fcn:
+                y = F.conv2d(y, fcn[f"{i}.conv.weight"], padding=d, dilation=d)
+                y = F.relu(F.batch_norm(y, fcn[f"{i}.bn.running_mean"], fcn[f"{i}.bn.running_var"],
+                                        fcn[f"{i}.bn.weight"], fcn[f"{i}.bn.bias"], False, 0.0,
+                                        1e-5))
                 i += 1
             feats["fcn"] = y
         return feats
@@ -117,14 +128,16 @@ def build_reference(layout: str, branch: str, source_state: Mapping[str, torch.T
     """(description, reference function) for the pre-training side; see the module docstring.
     ``fcn_dilation``: the functional FCN decoder's dilation (authors' checkpoints record none)."""
     if layout != "ours":
+        fcn = _authors_fcn(source_state, branch) if any(
+            k.startswith("sem_seg_head.convs.") for k in d2_state) else {}
         return ("torchvision ResNet-50 + functional decoder",
-                _torchvision_reference(d2_state, meta, fcn_dilation))
+                _torchvision_reference(d2_state, meta, fcn_dilation, fcn))
     try:
         from ..modeling import build_decon_backbone  # noqa: F401  (registers DeCon)
     except ImportError as e:
         logger.warning("decon_d2.modeling not importable (%s): torchvision reference", e)
         return ("torchvision ResNet-50 + functional decoder (decon_d2.modeling unavailable)",
-                _torchvision_reference(d2_state, meta, fcn_dilation))
+                _torchvision_reference(d2_state, meta, fcn_dilation, {}))
     if pretrain_cfg is not None:
         from detectron2.modeling import build_model
 

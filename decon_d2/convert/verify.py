@@ -124,7 +124,8 @@ def compare_features(model, cfg, reference: Reference, levels, *, size=(96, 128)
         if level not in ref or level not in ours or ref[level].shape != ours[level].shape:
             diffs[level] = float("inf")
             continue
-        diffs[level] = float((ours[level] - ref[level]).abs().max())
+        diff = float((ours[level] - ref[level]).abs().max())
+        diffs[level] = diff if diff == diff else float("inf")  # NaN (e.g. a negative var) fails
     return diffs
 
 
