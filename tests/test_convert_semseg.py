@@ -161,3 +161,33 @@ def test_nan_features_count_as_a_difference():
 
     cmp = build_cfg(config_path(FCN), ["MODEL.RESNETS.RES5_DILATION", "1"])
     assert compare_features(model, cmp, reference, ["res5"]) == {"res5": float("inf")}
+
+
+SEG_CONFIGS = [f"finetune/{m}_{d}_decon.yaml" for m, d in (
+    ("fcn_R_50_D6", "voc12aug_30k"), ("fcn_R_50_D6", "cityscapes_90k"),
+    ("fcn_R_50_D1", "ade20k_80k"), ("semantic_R_50_FPN", "voc12aug_30k"),
+    ("semantic_R_50_FPN", "cityscapes_90k"), ("semantic_R_50_FPN", "ade20k_80k"))]
+
+
+@pytest.mark.parametrize("config", SEG_CONFIGS, ids=lambda c: c.split("/")[1][:-11])
+@pytest.mark.parametrize("variant", ["decon_ml", "decon_fcn"])
+def test_checkpoints_convert_into_every_segmentation_recipe(checkpoints, variant, config):
+    """Names and shapes (the model built on the meta device): the decoder goes where the recipe
+    has the same one; the ADE20K FCN head (512 wide) does not take a 256-wide DeCon-FCN decoder
+    and says how to transfer the encoder alone."""
+    from decon_d2.convert import ConversionError
+
+    target = rules.target_shapes(build_cfg(config_path(config)))
+    state = _state(checkpoints[variant])
+    if variant == "decon_fcn" and "ade20k" in config and "fcn" in config:
+        with pytest.raises(ConversionError, match="--decoder none"):
+            convert_to_d2(state, target=target)
+        d2, report = convert_to_d2(state, target=target, include_decoder=False)
+        assert report.decoder is None
+        return
+    d2, report = convert_to_d2(state, target=target)
+    homogeneous = {"decon_ml": "semantic", "decon_fcn": "fcn"}[variant] in config
+    assert report.decoder == ({"decon_ml": "fpn", "decon_fcn": "fcn"}[variant] if homogeneous
+                              else None)
+    assert set(d2) <= set(target) and all(tuple(d2[k].shape) == target[k] for k in d2)
+    assert sum(rules.is_encoder_key(k) for k in d2) == 318
