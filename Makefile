@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 SETUP := bash scripts/install.sh --if-stale
 
-.PHONY: install test demo env study-data
+.PHONY: install test demo demo-semseg env study-data
 install:
 	bash scripts/install.sh
 test:
@@ -13,6 +13,9 @@ test:
 demo:
 	$(SETUP)
 	$(PY) -m decon_d2.demo
+demo-semseg:
+	$(SETUP)
+	$(PY) -m decon_d2.demo.semseg
 env:
 	$(SETUP)
 	$(PY) -m decon_d2.env

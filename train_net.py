@@ -6,8 +6,8 @@
     python train_net.py --config-file ... --resume            # continue the run in OUTPUT_DIR
 
 The config's MODEL.META_ARCHITECTURE chooses the trainer: a pre-training architecture ("DeCon")
-runs ``PretrainTrainer``, anything else (a detector to fine-tune) ``FinetuneTrainer``
-(docs/engine.md, docs/finetune.md). Trailing ``KEY VALUE`` pairs override the config; keep
+runs ``PretrainTrainer``, a semantic segmentor ``SemSegTrainer``, anything else (a detector to
+fine-tune) ``FinetuneTrainer`` (docs/engine.md, docs/finetune.md). Trailing ``KEY VALUE`` pairs override the config; keep
 ``--dist-url`` and other flags before them.
 """
 import logging
@@ -17,8 +17,8 @@ from detectron2.engine import default_argument_parser, launch
 
 from decon_d2.data import DatasetNotFoundError, DeclaredDatasetError
 from decon_d2.engine import InitialWeightsError, PretrainTrainer, setup
-from decon_d2.finetune import FinetuneConfigError, FinetuneTrainer
-from decon_d2.modeling import PRETRAINING_ARCHITECTURES
+from decon_d2.finetune import FinetuneConfigError, FinetuneTrainer, SemSegTrainer
+from decon_d2.modeling import PRETRAINING_ARCHITECTURES, SEMSEG_ARCHITECTURES
 
 #: errors in what the user gave (config, data, weights): one message, no traceback
 USER_ERRORS = (
@@ -30,6 +30,8 @@ def trainer_class(cfg):
     """The trainer for this config, chosen by ``MODEL.META_ARCHITECTURE``."""
     if cfg.MODEL.META_ARCHITECTURE in PRETRAINING_ARCHITECTURES:
         return PretrainTrainer
+    if cfg.MODEL.META_ARCHITECTURE in SEMSEG_ARCHITECTURES:
+        return SemSegTrainer
     return FinetuneTrainer
 
 

@@ -27,8 +27,31 @@ def test_configs_exist():
         "demo/decon_ml_demo.yaml",
         "demo/decon_sl_demo.yaml",
         "demo/slotcon_demo.yaml",
+        "decon_fcn_pretrain.yaml",
+        "decon_fcn_pretrain_cocoplus.yaml",
+        "decon_fcn_pretrain_imagenet.yaml",
+        "demo/decon_fcn_demo.yaml",
     ):
         assert required in names
+    # every segmentation recipe has a random-initialisation twin
+    seg = [n for n in names if n.startswith("finetune/") and n.endswith("_decon.yaml")
+           and "mask_rcnn" not in n]
+    assert len(seg) == 6, seg
+    for n in seg:
+        assert n.replace("_decon.yaml", "_random_init.yaml") in names, n
+
+
+@pytest.mark.parametrize("path", LEAVES, ids=lambda p: os.path.relpath(p, ROOT))
+def test_model_builds_on_the_meta_device(path):
+    """Every leaf builds its model (no memory, no data): the recipes we cannot run here."""
+    from decon_d2.convert.rules import target_shapes
+
+    cfg = build_cfg(path, ["MODEL.WEIGHTS", ""])
+    shapes = target_shapes(cfg)
+    assert shapes
+    if cfg.MODEL.META_ARCHITECTURE == "SlidingWindowSegmentor":
+        classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+        assert shapes["sem_seg_head.predictor.weight"][0] == classes
 
 
 @pytest.mark.parametrize("path", LEAVES, ids=lambda p: os.path.relpath(p, ROOT))
@@ -95,6 +118,8 @@ VARIANT_LEAVES = {
                  "quick_schedules/decon_sl_instant_test.yaml"],
     "encoder_only": ["slotcon_pretrain.yaml", "demo/slotcon_demo.yaml",
                      "quick_schedules/slotcon_instant_test.yaml"],
+    "decon_fcn": ["decon_fcn_pretrain.yaml", "demo/decon_fcn_demo.yaml",
+                  "quick_schedules/decon_fcn_instant_test.yaml"],
 }
 
 

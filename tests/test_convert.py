@@ -11,23 +11,9 @@ import torch
 
 from decon_d2.convert import ConversionError, convert_to_d2, rules
 from decon_d2.convert.__main__ import main
-from decon_d2.conventions import check_conventions, pretrain_conventions
+from decon_d2.conventions import check_conventions
 from decon_d2.convert.verify import verify
-from decon_d2.utils.testing import instant_test_cfg
-
-
-def _perturb_norm_stats(named_buffers, named_params, seed=0):
-    """Non-trivial BN statistics, so that eval-mode features depend on every loaded tensor."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for n, b in named_buffers:
-            if n.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=g) * 1.5 + 0.5)
-            elif n.endswith("running_mean"):
-                b.copy_(torch.rand(b.shape, generator=g) * 0.4 - 0.2)
-        for n, p in named_params:
-            if n.endswith(("bn3.weight", "conv3.norm.weight")):  # zero-init gammas
-                p.copy_(torch.rand(p.shape, generator=g) * 0.5 + 0.5)
+from decon_d2.utils.testing import instant_test_cfg, perturb_norm_stats, save_decon_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +22,7 @@ def tv_state():
 
     torch.manual_seed(0)
     m = torchvision.models.resnet50(weights=None)
-    _perturb_norm_stats(m.named_buffers(), m.named_parameters())
+    perturb_norm_stats(m.named_buffers(), m.named_parameters())
     return m.state_dict()
 
 
@@ -252,23 +238,9 @@ def _decon_cfg(variant):
     return instant_test_cfg(variant, r50=True)
 
 
-def _save_decon(cfg, folder, with_config):
-    from detectron2.checkpoint import DetectionCheckpointer
-    from detectron2.modeling import build_model
-
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    _perturb_norm_stats(model.named_buffers(), model.named_parameters())
-    meta = {"variant": model.variant, **pretrain_conventions(cfg), "iteration": 41}
-    DetectionCheckpointer(model, str(folder)).save("model_final", iteration=41, decon_meta=meta)
-    if with_config:
-        (folder / "config.yaml").write_text(cfg.dump())
-    return folder / "model_final.pth"
-
-
 @pytest.mark.parametrize("variant,with_config", [("decon_ml", True), ("decon_sl", False)])
 def test_round_trip_real_decon_model_verifies(variant, with_config, tmp_path):
-    src = _save_decon(_decon_cfg(variant), tmp_path, with_config)
+    src = save_decon_checkpoint(_decon_cfg(variant), tmp_path, with_config)
     out = tmp_path / "export" / "decon.pkl"
     out.parent.mkdir()
     assert main([str(src), str(out)]) == 0  # --verify is the default for our checkpoints
@@ -289,7 +261,7 @@ def test_round_trip_real_decon_model_verifies(variant, with_config, tmp_path):
     assert set(data["model"]) == {d for pairs in report["converted"].values() for _, d in pairs}
     meta = data["decon_meta"]
     assert meta["branch"] == "teacher" and meta["source_layout"] == "ours"
-    # the teacher's tensors, not the student's (their BN statistics differ, see _perturb...)
+    # the teacher's tensors, not the student's (their BN statistics differ, see perturb_norm_stats)
     state = torch.load(src, weights_only=True)["model"]
     key = "res3.1.conv2.norm.running_var"
     np.testing.assert_array_equal(data["model"]["backbone.bottom_up." + key],

@@ -175,3 +175,22 @@ def test_trainer_starts_a_new_run_from_weights_and_writes_the_report(tv_file, tm
     written = json.loads((tmp_path / "initial_weights.json").read_text())
     assert written["num_loaded"] == 318 and written["layout"] == "torchvision"
     assert "fpn_lateral" in written["fresh"]
+
+
+def test_fcn_checkpoint_continues_with_its_fcn_decoder(tmp_path):
+    """The FCN decoder, which the converter names ``sem_seg_head.convs``, loads back into the
+    pre-training ``backbone.fcn.convs`` (the reverse of the converter's name map)."""
+    source = build_instant_model("decon_fcn", seed=3)
+    with torch.no_grad():
+        for p in source.teacher.parameters():
+            p.add_(1.0)
+    DetectionCheckpointer(source, str(tmp_path)).save("model_final", iteration=5)
+    src = source.state_dict()
+    model, report = _load("decon_fcn", tmp_path / "model_final.pth", r50=False)
+    sd = model.state_dict()
+    fcn = [k for k in src if k.startswith("teacher.backbone.fcn.convs.")]
+    assert fcn, sorted(src)[:5]
+    for key in fcn + ["teacher.backbone.bottom_up.res4.0.conv1.weight"]:
+        rest = key[len("teacher."):]
+        assert torch.equal(sd["student." + rest], src[key]), key
+        assert torch.equal(sd["teacher." + rest], src[key]), key

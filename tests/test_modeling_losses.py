@@ -335,3 +335,43 @@ def test_grouping_maths_stay_fp32_under_bf16_autocast():
     assert scores.dtype == torch.float32 and slots.dtype == torch.float32
     torch.testing.assert_close(scores, ref_scores, rtol=0, atol=1e-6)
     torch.testing.assert_close(slots, ref_slots, rtol=0, atol=1e-5)
+
+
+def test_decon_fcn_total_loss_matches_loop_formula():
+    """DeCon-FCN (docs/method.md §2.2): L = a * L_enc(res5) + (1 - a) * L_dec(fcn), each level the
+    loop formulas of §2.1 applied to the student/teacher backbone outputs, the FCN decoder's
+    "fcn" map included; a = 0.3 so that the two terms cannot be swapped unnoticed."""
+    from decon_d2.utils.testing import build_instant_model, decon_opts, synthetic_batch
+
+    model = build_instant_model("decon_fcn", *decon_opts(ENCODER_LOSS_WEIGHT=0.3), seed=3)
+    assert next(model.parameters()).dtype == torch.float64 and set(model.student.heads) == {
+        "res5", "fcn"}
+    for head in model.student.heads.values():
+        head.center.normal_(0, 0.05)
+    centers = {n: h.center.clone() for n, h in model.student.heads.items()}
+    batch = synthetic_batch(4, 96, seed=5)
+    views, boxes, flips = model.preprocess(batch)
+    ref = {}
+    with torch.no_grad():  # train-mode norms: batch statistics, as in the forward below
+        s_feats = [model.student.backbone(x) for x in views]
+        t_feats = [model.teacher.backbone(x) for x in views]
+        assert s_feats[0]["fcn"].shape[1:] == (256, 3, 3)  # CONVS_DIM 256 on the 3x3 res5 map
+        for name, head in model.student.heads.items():
+            twin = model.teacher.heads[name]
+            s = [ref_grouping(head.projector(f[name]), head.prototypes.weight, 0.07)
+                 for f in s_feats]
+            t = [ref_grouping(twin.projector(f[name]), twin.prototypes.weight, 0.07)
+                 for f in t_feats]
+            sa = [ref_align(s[i][1], boxes[i], flips[i]) for i in (0, 1)]
+            ta = [ref_align(t[i][1], boxes[i], flips[i]) for i in (0, 1)]
+            ref[name, "group"] = sum(ref_self_distill(sa[i], ta[1 - i], centers[name], 0.1, 0.07)
+                                     for i in (0, 1))
+            ref[name, "contrast"] = sum(ref_contrast(s[i][0], t[1 - i][0], s[i][1], t[1 - i][1],
+                                                     head.predictor, 0.2) for i in (0, 1))
+    losses = model(batch)
+    a, w = 0.3, 0.5
+    for prefix, name, weight in (("enc", "res5", a), ("dec", "fcn", 1 - a)):
+        assert losses[f"loss_{prefix}_group"].item() == pytest.approx(
+            weight * w * ref[name, "group"], rel=1e-9), name
+        assert losses[f"loss_{prefix}_contrast"].item() == pytest.approx(
+            weight * (1 - w) * ref[name, "contrast"], rel=1e-9), name

@@ -12,11 +12,13 @@ def add_model_keys(cfg):
     """Declare every ``MODEL.DECON.*`` key with its default, in place."""
     _C = cfg
     _C.MODEL.DECON = CN()
-    # Decoder on the encoder: "FPN" (Detectron2's FPN on res2..res5, DeCon-SL/-ML) or "" (none:
-    # encoder-only, plain SlotCon). The shipped leaf configs set it, with the next three keys.
+    # Decoder on the encoder: "FPN" (Detectron2's FPN on res2..res5, DeCon-SL/-ML), "FCN" (two
+    # conv layers on res5, DeCon-FCN; MODEL.DECON.FCN.*) or "" (none: encoder-only, plain
+    # SlotCon). The shipped leaf configs set it, with the next three keys.
     _C.MODEL.DECON.DECODER_TYPE = "FPN"
-    # Decoder levels that carry a loss, a non-empty subset of ["p2", "p3", "p4", "p5"] with a
-    # decoder, [] without: DeCon-SL ["p2"], DeCon-ML all four (deep supervision, equal weights).
+    # Decoder levels that carry a loss, a non-empty subset of ["p2", "p3", "p4", "p5"] with the
+    # FPN, ["fcn"] with the FCN, [] without a decoder: DeCon-SL ["p2"], DeCon-ML all four (deep
+    # supervision, equal weights).
     # The FPN stops at the finest level listed; laterals below it stay frozen at init (no
     # gradient, no optimiser state), so ["p3", "p4", "p5"] is a cost dial (docs/benchmarks.md).
     _C.MODEL.DECON.DECODER_LEVELS = ["p2", "p3", "p4", "p5"]
@@ -24,7 +26,7 @@ def add_model_keys(cfg):
     # (0 builds no encoder head), exactly 1.0 without one.
     _C.MODEL.DECON.ENCODER_LOSS_WEIGHT = 0.5
     # Dropout2d probability on the FPN lateral (skip) branches of res4, res3, res2: 0.5 in
-    # DeCon-ML, 0.0 in DeCon-SL; must be 0.0 without a decoder.
+    # DeCon-ML, 0.0 in DeCon-SL; must be 0.0 without a decoder and with the FCN (no skips).
     _C.MODEL.DECON.SKIP_CHANNEL_DROPOUT = 0.5
     # Backbone feature the encoder head reads (the last ResNet stage).
     _C.MODEL.DECON.ENCODER_IN_FEATURE = "res5"

@@ -25,15 +25,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m decon_d2.convert",
         description="Convert a DeCon/SlotCon pre-training checkpoint (or a torchvision ResNet-50) "
-                    "into a Detectron2 Mask R-CNN R50-FPN .pkl, with a report.",
+                    "into a Detectron2 .pkl for the model of a fine-tune config (Mask R-CNN "
+                    "R50-FPN by default; Semantic FPN, FCN segmentation), with a report.",
     )
     p.add_argument("input", help="our checkpoint (.pth), the authors'/SlotCon one, or a "
                                  "torchvision ResNet-50 state dict")
     p.add_argument("output", help="output .pkl; the report goes beside it as <name>.report.json")
     p.add_argument("--branch", choices=("teacher", "student"), default="teacher",
                    help="network to export (default: teacher, as SlotCon/DeCon)")
-    p.add_argument("--encoder-only", action="store_true",
-                   help="export the ResNet only, even if the checkpoint has an FPN decoder")
+    p.add_argument("--decoder", choices=("auto", "none"), default="auto",
+                   help="auto (default): export the pre-trained decoder (FPN or FCN head) when the "
+                        "target model has that decoder, else the encoder alone; none: the "
+                        "encoder alone (encoder-only transfer)")
+    p.add_argument("--encoder-only", action="store_true", help="same as --decoder none")
     p.add_argument("--config", metavar="FINETUNE_YAML",
                    help="fine-tune config to check against and to verify with (default: "
                         "model-zoo Base-RCNN-FPN + Mask R-CNN R50-FPN SSL overlay, built in code)")
@@ -115,14 +119,14 @@ def _run(args) -> int:
     d2_state, report = convert_to_d2(
         source.state_dict,
         branch=args.branch,
-        include_decoder=False if args.encoder_only else None,
+        include_decoder=False if args.encoder_only or args.decoder == "none" else None,
         allow_partial=args.allow_partial,
         target=rules.target_shapes(cfg),
         meta=meta,
     )
     report.meta.update(source_file=os.path.basename(inp), source_sha256=source.sha256)
 
-    errors, warnings = check_conventions(cfg, report.meta, report.include_decoder)
+    errors, warnings = check_conventions(cfg, report.meta, report.decoder == "fpn")
     report.warnings.extend(warnings)
     if errors:
         report.errors.extend(errors)

@@ -28,7 +28,7 @@ from .report import ConversionReport
 __all__ = ["convert_to_d2", "CONVERTER_VERSION"]
 
 # Bump when the output (keys, metadata) changes meaning.
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"  # 2: segmentation targets (plain-ResNet prefix, FCN head, --decoder)
 
 _MAX_LISTED = 8
 
@@ -46,14 +46,18 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.numpy().copy()
 
 
-def _infer_variant(layout: str, decoder_names, dropped) -> str:
+_DECODER_NAMES = {"fpn": "FPN", "fcn": "FCN head"}
+
+
+def _infer_variant(layout: str, decoder_names) -> str:
     if layout == "torchvision":
         return "torchvision"
-    outputs = {int(m.group(1)) for n in decoder_names if (m := re.match(r"fpn_output(\d)", n))}
     if not decoder_names:
-        if any("FCN decoder" in r for r in dropped):
-            return "decon_fcn"  # the authors' single-level FCN decoder (docs/method.md §1.3)
         return "encoder_only"
+    if any(rules.decoder_kind(n) == "fcn" for n in decoder_names):
+        return "decon_fcn"  # the single-level FCN decoder (docs/method.md §1.3)
+    outputs = {int(m.group(1)) for n in decoder_names
+               if (m := re.match(r"backbone\.fpn_output(\d)", n))}
     return "decon_ml" if outputs >= {3, 4, 5} else "decon_sl"
 
 
@@ -121,15 +125,16 @@ def convert_to_d2(
         )
         raise ConversionError(report.errors[0], report)
 
+    enc_prefix = rules.encoder_prefix(target)
     encoder: Dict[str, str] = {}  # d2 name -> source key
     decoder: Dict[str, str] = {}
     unknown, other_branch = [], []
     for key in sd:
         action = classify(layout, key, branch)
         if action.kind == "encoder":
-            encoder[rules.BOTTOM_UP + action.name] = key
+            encoder[enc_prefix + action.name] = key
         elif action.kind == "decoder":
-            decoder["backbone." + action.name] = key
+            decoder[action.name] = key
         elif action.kind == "other_branch":
             other_branch.append(key)
             report.add_dropped(f"other branch ({action.name}); exporting the {branch}", key)
@@ -138,20 +143,30 @@ def convert_to_d2(
         else:
             unknown.append(key)
 
-    if include_decoder is None:
-        include_decoder = bool(decoder)
-    report.include_decoder = include_decoder
-    inferred = _infer_variant(layout, {n[len("backbone."):] for n in decoder}, report.dropped)
+    kind = next((rules.decoder_kind(n) for n in decoder), None)
+    in_target = kind is not None and any(rules.decoder_kind(k) == kind for k in target)
+    drop_reason = f"{_DECODER_NAMES.get(kind)} decoder not exported (encoder only)"
+    if include_decoder is None:  # --decoder auto: the decoder goes where the target has one
+        include_decoder = in_target
+        if kind and not in_target:
+            drop_reason = (f"{_DECODER_NAMES[kind]} decoder not exported: the target model has "
+                           "none (heterogeneous transfer: its decoder starts from scratch)")
+    report.include_decoder = bool(include_decoder)
+    report.decoder = kind if include_decoder else None
+    inferred = _infer_variant(layout, decoder)
     report.variant = meta.get("variant") or inferred
     if layout == "ours" and report.variant != inferred:
         report.warnings.append(f"decon_meta says variant {report.variant!r}, the keys "
                                f"look like {inferred!r}")
     if include_decoder and not decoder:
-        report.errors.append(f"FPN decoder requested but the checkpoint has no {branch} FPN keys "
-                             "(use --encoder-only)")
+        report.errors.append(f"decoder requested but the checkpoint has no {branch} FPN keys "
+                             "(nor FCN ones): use --decoder none")
+    elif include_decoder and not in_target:
+        report.errors.append(f"the {_DECODER_NAMES[kind]} decoder was requested but the target "
+                             "model has none: --decoder none transfers the encoder alone")
     if not include_decoder:
         for name, key in decoder.items():
-            report.add_dropped("FPN decoder not exported (encoder only)", key)
+            report.add_dropped(drop_reason, key)
         decoder = {}
 
     if not encoder and not decoder and other_branch:
@@ -181,25 +196,29 @@ def convert_to_d2(
         report.errors.append(f"{len(not_in_target)} key(s) map to names the target Mask R-CNN "
                              f"does not have: {_listing(not_in_target)}")
     if bad_shape:
-        report.errors.append(f"{len(bad_shape)} shape mismatch(es): {_listing(bad_shape)}")
+        hint = ("; the fine-tune config's decoder differs from the pre-trained one (e.g. "
+                "MODEL.SEM_SEG_HEAD.CONVS_DIM vs MODEL.DECON.FCN.CONVS_DIM): match them, or "
+                "convert with --decoder none (encoder-only transfer)"
+                if any(" vs " + p in b for b in bad_shape for p in rules.DECODER_PREFIXES) else "")
+        report.errors.append(f"{len(bad_shape)} shape mismatch(es): {_listing(bad_shape)}{hint}")
     if not out and not report.errors:
         report.errors.append("zero matches: nothing converted")
 
-    expected_encoder = {k for k in target if k.startswith(rules.BOTTOM_UP)}
+    expected_encoder = {k for k in target if rules.is_encoder_key(k)}
     missing_encoder = expected_encoder - set(encoder)
     if missing_encoder and (encoder or not report.errors):
         if layout != "ours":  # name them as the checkpoint would
-            missing_encoder = {f"{rules.d2_to_torchvision(k[len(rules.BOTTOM_UP):])} ({k})"
+            missing_encoder = {f"{rules.d2_to_torchvision(k[len(enc_prefix):])} ({k})"
                                for k in missing_encoder}
         report.errors.append(f"{len(missing_encoder)} encoder key(s) missing from the checkpoint "
                              f"(they would stay randomly initialised): {_listing(missing_encoder)}")
     if include_decoder and decoder:
-        _check_decoder(set(decoder), target, report)
+        _check_decoder(set(decoder), target, report, kind)
 
     provided = set(out)
     report.left_for_finetuning = rules.group_keys(
         (k for k in target if k not in provided), rules.target_group)
-    report.meta = _output_meta(layout, branch, include_decoder, out, meta, report)
+    report.meta = _output_meta(layout, branch, report.decoder, out, meta, report)
     if report.errors:
         if not allow_partial:
             raise ConversionError("; ".join(report.errors), report)
@@ -209,8 +228,15 @@ def convert_to_d2(
     return dict(sorted(out.items(), key=lambda kv: position[kv[0]])), report
 
 
-def _check_decoder(provided, target, report: ConversionReport) -> None:
-    """Laterals 2..5 and output conv 2 are required; an output conv 3..5 is all or nothing."""
+def _check_decoder(provided, target, report: ConversionReport, kind: str) -> None:
+    """FPN: laterals 2..5 and output conv 2 are required; an output conv 3..5 is all or nothing.
+    FCN head: every conv layer of the target's head is required."""
+    if kind == "fcn":
+        keys = {k for k in target if rules.decoder_kind(k) == "fcn"}
+        if keys - provided:
+            report.errors.append(f"FCN head: {len(keys - provided)} key(s) missing from the "
+                                 f"checkpoint: {_listing(keys - provided)}")
+        return
     modules = {}
     for k in target:
         m = re.match(r"backbone\.(fpn_(?:lateral|output)\d)\.", k)
@@ -224,16 +250,18 @@ def _check_decoder(provided, target, report: ConversionReport) -> None:
                                  f"checkpoint: {_listing(keys - have)}")
 
 
-def _output_meta(layout, branch, include_decoder, out, meta, report) -> Dict[str, Any]:
+def _output_meta(layout, branch, decoder, out, meta, report) -> Dict[str, Any]:
     outputs = sorted({int(m.group(1)) for k in out
                       if (m := re.match(r"backbone\.fpn_output(\d)", k))})
     return {
         **_conventions(layout, meta, report),
-        "fpn_out_channels": 256 if include_decoder else None,
+        "fpn_out_channels": 256 if decoder == "fpn" else None,
         # The pre-training FPN has no top block; Detectron2's LastLevelMaxPool (p6) has no weights.
         "pretrain_top_block": None,
         "variant": report.variant,
-        "exported": ["encoder", "fpn"] if include_decoder else ["encoder"],
+        "exported": ["encoder"] + ([decoder] if decoder else []),
+        # geometry of the pre-training FCN decoder (docs/method.md §7.7); None when unknown
+        "fcn": meta.get("fcn"),
         "fpn_outputs_pretrained": [f"p{s}" for s in outputs],
         "branch": report.branch,
         "source_layout": layout,

@@ -56,8 +56,9 @@ class Source(NamedTuple):
 class Action(NamedTuple):
     """What happens to one source key.
 
-    kind: "encoder" (``name`` relative to ``backbone.bottom_up``), "decoder" (``name`` relative
-    to ``backbone``), "other_branch", "drop" (``name`` = reason) or "unknown".
+    kind: "encoder" (``name`` relative to the ResNet: ``stem.*``, ``res2.*``...), "decoder"
+    (``name`` = the full target name: ``backbone.fpn_*`` or ``sem_seg_head.convs.*``),
+    "other_branch", "drop" (``name`` = reason) or "unknown".
     """
 
     kind: str
@@ -150,7 +151,9 @@ def classify(layout: str, key: str, branch: str) -> Action:
                 if name.startswith("bottom_up."):
                     return Action("encoder", name[len("bottom_up."):])
                 if name.startswith(("fpn_lateral", "fpn_output")):
-                    return Action("decoder", name)
+                    return Action("decoder", "backbone." + name)
+                if name.startswith("fcn.convs."):  # DeConFCN -> FCNHead (modeling/fcn.py)
+                    return Action("decoder", "sem_seg_head." + name[len("fcn."):])
                 return Action("unknown")
         reason = rules.drop_reason(key) if key.startswith(("teacher.", "student.")) else None
         return Action("drop", reason) if reason else Action("unknown")
@@ -166,10 +169,9 @@ def classify(layout: str, key: str, branch: str) -> Action:
             if part == "encoder":
                 return _classify_torchvision_body(name)
             if name.startswith(("fpn_lateral", "fpn_output")):
-                return Action("decoder", name)
-            if name.startswith("convs."):
-                return Action("drop", "FCN decoder (segmentation head; no Mask R-CNN counterpart)")
-            return Action("unknown")
+                return Action("decoder", "backbone." + name)
+            fcn = rules.authors_fcn_to_d2(name)
+            return Action("decoder", fcn) if fcn else Action("unknown")
         reason = rules.drop_reason(key)
         return Action("drop", reason) if reason else Action("unknown")
     raise ValueError(f"unknown layout {layout!r}")

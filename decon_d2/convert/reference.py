@@ -3,9 +3,9 @@
 The pre-training side ("reference") is, from most to least faithful:
 ``decon-model``: the whole ``DeCon`` model built from its pre-training config, the checkpoint
 loaded strictly, and its ``<branch>.backbone`` run; ``decon-backbone``: our checkpoints without
-a config, the ``DeConEncoder``/``DeConFPN`` built from ``decon_meta``; ``torchvision``: for
-torchvision and authors' inputs, a torchvision ResNet-50 plus a functional FPN written here, an
-implementation independent of Detectron2's.
+a config, the ``DeConEncoder``/``DeConFPN``/``DeConFCN`` built from ``decon_meta``;
+``torchvision``: for torchvision and authors' inputs, a torchvision ResNet-50 plus a functional
+FPN or FCN decoder written here, an implementation independent of Detectron2's.
 """
 import logging
 from typing import Any, Callable, Dict, Mapping, Tuple
@@ -29,21 +29,34 @@ def _normalise(rgb, mean, std):
     return ((rgb - mean) / std)[None]
 
 
-def _conv_norm(sd, prefix, x, padding):
-    y = F.conv2d(x, sd[prefix + ".weight"], sd.get(prefix + ".bias"), padding=padding)
+def _conv_norm(sd, prefix, x, padding, dilation=1):
+    y = F.conv2d(x, sd[prefix + ".weight"], sd.get(prefix + ".bias"), padding=padding,
+                 dilation=dilation)
     if prefix + ".norm.weight" in sd:
         y = F.batch_norm(y, sd[prefix + ".norm.running_mean"], sd[prefix + ".norm.running_var"],
                          sd[prefix + ".norm.weight"], sd[prefix + ".norm.bias"], False, 0.0, 1e-5)
     return y
 
 
-def _torchvision_reference(d2_state: Mapping[str, np.ndarray], meta) -> Reference:
-    """torchvision ResNet-50 + a functional FPN, loaded from the converted tensors."""
+def _authors_fcn(source_state, branch) -> Dict[str, torch.Tensor]:
+    """The authors' FCN decoder of ``branch`` under its own (mmseg) names: ``{i}.conv.weight``,
+    ``{i}.bn.*``; read from the source, so the reference does not depend on the key map."""
+    _, sd = detect_layout(source_state)
+    prefix = f"decoder_{'k' if branch == 'teacher' else 'q'}.convs."
+    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+
+
+def _torchvision_reference(d2_state: Mapping[str, np.ndarray], meta, fcn_dilation,
+                           fcn: Mapping[str, torch.Tensor]) -> Reference:
+    """torchvision ResNet-50 (loaded from the converted tensors through the inverse name table)
+    + a functional FPN (converted tensors) or FCN decoder (``fcn``: source tensors, mmseg
+    names)."""
     import torchvision
 
     resnet = torchvision.models.resnet50(weights=None).eval()
-    body = {rules.d2_to_torchvision(k[len(rules.BOTTOM_UP):]): torch.as_tensor(v)
-            for k, v in d2_state.items() if k.startswith(rules.BOTTOM_UP)}
+    prefix = rules.encoder_prefix(d2_state)
+    body = {rules.d2_to_torchvision(k[len(prefix):]): torch.as_tensor(v)
+            for k, v in d2_state.items() if rules.is_encoder_key(k)}
     result = resnet.load_state_dict(body, strict=False)
     if result.unexpected_keys or set(result.missing_keys) - {"fc.weight", "fc.bias"}:
         raise RuntimeError(f"torchvision reference does not take the converted encoder: {result}")
@@ -65,6 +78,15 @@ def _torchvision_reference(d2_state: Mapping[str, np.ndarray], meta) -> Referenc
                                                                     mode="nearest")
                 if f"fpn_output{s}.weight" in fpn:
                     feats[f"p{s}"] = _conv_norm(fpn, f"fpn_output{s}", prev, 1)
+        if fcn:  # mmseg ConvModule per layer: conv (dilated, no bias) -> BN -> ReLU, on res5
+            y, i, d = feats["res5"], 0, fcn_dilation
+            while f"{i}.conv.weight" in fcn:
+                y = F.conv2d(y, fcn[f"{i}.conv.weight"], padding=d, dilation=d)
+                y = F.relu(F.batch_norm(y, fcn[f"{i}.bn.running_mean"], fcn[f"{i}.bn.running_var"],
+                                        fcn[f"{i}.bn.weight"], fcn[f"{i}.bn.bias"], False, 0.0,
+                                        1e-5))
+                i += 1
+            feats["fcn"] = y
         return feats
 
     return run
@@ -86,6 +108,11 @@ def _decon_cfg_from_meta(meta):
     cfg.MODEL.BACKBONE.FREEZE_AT = 0
     cfg.MODEL.PIXEL_MEAN = list(meta["pixel_mean"])
     cfg.MODEL.PIXEL_STD = list(meta["pixel_std"])
+    fcn = meta.get("fcn") or {}
+    for key, name in (("CONVS_DIM", "channels"), ("NUM_CONVS", "num_convs"),
+                      ("DILATION", "dilation"), ("NORM", "norm")):
+        if name in fcn:
+            cfg.MODEL.DECON.FCN[key] = fcn[name]
     return cfg
 
 
@@ -97,16 +124,20 @@ def _backbone_state(state_dict, branch):
 
 def build_reference(layout: str, branch: str, source_state: Mapping[str, torch.Tensor],
                     d2_state: Mapping[str, np.ndarray], meta: Mapping[str, Any],
-                    pretrain_cfg=None) -> Tuple[str, Reference]:
-    """(description, reference function) for the pre-training side; see the module docstring."""
+                    pretrain_cfg=None, fcn_dilation=6) -> Tuple[str, Reference]:
+    """(description, reference function) for the pre-training side; see the module docstring.
+    ``fcn_dilation``: the functional FCN decoder's dilation (authors' checkpoints record none)."""
     if layout != "ours":
-        return "torchvision ResNet-50 + functional FPN", _torchvision_reference(d2_state, meta)
+        fcn = _authors_fcn(source_state, branch) if any(
+            k.startswith("sem_seg_head.convs.") for k in d2_state) else {}
+        return ("torchvision ResNet-50 + functional decoder",
+                _torchvision_reference(d2_state, meta, fcn_dilation, fcn))
     try:
         from ..modeling import build_decon_backbone  # noqa: F401  (registers DeCon)
     except ImportError as e:
         logger.warning("decon_d2.modeling not importable (%s): torchvision reference", e)
-        return ("torchvision ResNet-50 + functional FPN (decon_d2.modeling unavailable)",
-                _torchvision_reference(d2_state, meta))
+        return ("torchvision ResNet-50 + functional decoder (decon_d2.modeling unavailable)",
+                _torchvision_reference(d2_state, meta, fcn_dilation, {}))
     if pretrain_cfg is not None:
         from detectron2.modeling import build_model
 
@@ -122,7 +153,10 @@ def build_reference(layout: str, branch: str, source_state: Mapping[str, torch.T
     else:
         state = _backbone_state(source_state, branch)
         levels = [f"p{s}" for s in rules.FPN_LEVELS if f"fpn_output{s}.weight" in state]
-        net = build_decon_backbone(_decon_cfg_from_meta(meta), out_levels=levels)
+        kind = "FCN" if any(k.startswith("fcn.") for k in state) else "FPN"
+        levels = ["fcn"] if kind == "FCN" else levels
+        net = build_decon_backbone(_decon_cfg_from_meta(meta), out_levels=levels,
+                                   decoder_type=kind)
         net.load_state_dict(state, strict=True)
         net.eval()
         mean, std = meta["pixel_mean"], meta["pixel_std"]

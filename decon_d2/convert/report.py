@@ -21,6 +21,7 @@ class ConversionReport:
     branch: Optional[str] = None
     variant: Optional[str] = None
     include_decoder: bool = False
+    decoder: Optional[str] = None  # the exported decoder: "fpn", "fcn" or None
     # group (stem, res2..res5, fpn_lateral, fpn_output) -> [(source key, Detectron2 key)]
     converted: Dict[str, List[Tuple[str, str]]] = dataclasses.field(default_factory=dict)
     # reason -> [source key]
@@ -59,9 +60,10 @@ class ConversionReport:
 
     def format_table(self) -> str:
         """Human summary: counts per group, then errors, warnings and verification."""
+        exported = {"fpn": "encoder + FPN", "fcn": "encoder + FCN head"}.get(self.decoder,
+                                                                           "encoder")
         head = (f"source layout: {self.layout}   branch: {self.branch}   variant: {self.variant}"
-                f"   exported: {'encoder + FPN' if self.include_decoder else 'encoder'}"
-                + ("   [PARTIAL]" if self.partial else ""))
+                f"   exported: {exported}" + ("   [PARTIAL]" if self.partial else ""))
         rows = []
         for g in sorted(self.converted, key=_group_order):
             rows.append(["converted", g, len(self.converted[g])])
@@ -69,7 +71,12 @@ class ConversionReport:
             rows.append(["dropped", reason, len(self.dropped[reason])])
         for g in sorted(self.left_for_finetuning):
             rows.append(["left for fine-tuning", g, len(self.left_for_finetuning[g])])
-        parts = [head, tabulate(rows, headers=["", "group / reason", "keys"], tablefmt="simple")]
+        written = ", ".join(f"{g} ({len(self.converted[g])})" for g in
+                            ("fpn_lateral", "fpn_output", "fcn_head") if g in self.converted)
+        left = ", ".join(f"{g} ({len(v)})" for g, v in sorted(self.left_for_finetuning.items()))
+        parts = [head, f"decoder weights written: {written or 'none'}; left to fine-tuning: "
+                       f"{left or 'nothing'}",
+                 tabulate(rows, headers=["", "group / reason", "keys"], tablefmt="simple")]
         if self.verification:
             v = self.verification
             vrows = [[k, f"{d:.3g}"] for k, d in v.get("max_abs_diff", {}).items()]
@@ -88,5 +95,5 @@ class ConversionReport:
 
 
 def _group_order(g: str):
-    order = ["stem", "res2", "res3", "res4", "res5", "fpn_lateral", "fpn_output"]
+    order = ["stem", "res2", "res3", "res4", "res5", "fpn_lateral", "fpn_output", "fcn_head"]
     return (order.index(g) if g in order else len(order), g)

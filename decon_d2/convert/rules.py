@@ -32,12 +32,40 @@ __all__ = [
     "target_group",
     "drop_reason",
     "FPN_LEVELS",
+    "DECODER_PREFIXES",
+    "encoder_prefix",
+    "decoder_kind",
+    "is_encoder_key",
+    "authors_fcn_to_d2",
 ]
 
 # torchvision's ImageNet statistics (``conventions.py``) are the input convention of every
 # pre-training this converter accepts (ours, SlotCon/DeCon, torchvision).
 BOTTOM_UP = "backbone.bottom_up."
 FPN_LEVELS = (2, 3, 4, 5)
+#: target-key prefixes of each decoder a pre-training can export (FPN inside the backbone of
+#: Mask R-CNN / Semantic FPN; FCN conv stack inside FCNHead) - also what MODEL.TRANSFER.DECODER
+#: "random" leaves out of a load
+DECODER_PREFIXES = ("backbone.fpn_lateral", "backbone.fpn_output", "sem_seg_head.convs.")
+#: where each decoder kind lives in the target model
+DECODER_KIND_PREFIXES = {"fpn": ("backbone.fpn_lateral", "backbone.fpn_output"),
+                         "fcn": ("sem_seg_head.convs.",)}
+#: a ResNet key of a target model, and its group (stem, res2..res5)
+_ENCODER_NAME = re.compile(r"backbone\.(?:bottom_up\.)?(stem|res\d)\.")
+
+
+def encoder_prefix(target) -> str:
+    """Prefix of the ResNet's keys in a target model: ``backbone.bottom_up.`` under an FPN,
+    ``backbone.`` when the ResNet is the backbone itself (the FCN segmentation models)."""
+    return BOTTOM_UP if any(k.startswith(BOTTOM_UP) for k in target) else "backbone."
+
+
+def decoder_kind(d2_name: str) -> Optional[str]:
+    """"fpn", "fcn" or None for a target key."""
+    for kind, prefixes in DECODER_KIND_PREFIXES.items():
+        if d2_name.startswith(prefixes):
+            return kind
+    return None
 
 # torchvision ResNet -> Detectron2 ResNet (names relative to the ResNet). ``{res}`` is
 # ``layer + 1``: torchvision's layer1..layer4 are Detectron2's res2..res5.
@@ -99,6 +127,21 @@ _DROP_REASONS: Sequence[Tuple[str, str]] = (
 )
 
 
+def authors_fcn_to_d2(name: str) -> Optional[str]:
+    """The authors' mmseg-style FCN decoder key (``convs.{i}.conv.weight``, ``convs.{i}.bn.*``,
+    after ``decoder_k.``) -> ``sem_seg_head.convs.{i}.weight`` / ``.norm.*``; None otherwise."""
+    m = re.fullmatch(r"convs\.(\d+)\.(conv\.weight|bn\.\w+)", name)
+    if not m:
+        return None
+    part = "weight" if m.group(2) == "conv.weight" else "norm." + m.group(2)[len("bn."):]
+    return f"sem_seg_head.convs.{m.group(1)}.{part}"
+
+
+def is_encoder_key(d2_name: str) -> bool:
+    """A target key of the ResNet (under ``backbone.bottom_up.`` or ``backbone.``)."""
+    return bool(_ENCODER_NAME.match(d2_name))
+
+
 def drop_reason(name: str) -> Optional[str]:
     """Reason a pre-training-only key is dropped, or None if it is not a known head key."""
     for needle, reason in _DROP_REASONS:
@@ -118,7 +161,9 @@ def default_finetune_cfg(pixel_mean=None, pixel_std=None, input_format="RGB", st
     from detectron2 import model_zoo
     from detectron2.config import get_cfg
 
-    cfg = get_cfg()
+    from ..config import add_decon_config
+
+    cfg = add_decon_config(get_cfg())
     cfg.merge_from_file(model_zoo.get_config_file("Base-RCNN-FPN.yaml"))
     cfg.MODEL.MASK_ON = True
     cfg.MODEL.RESNETS.DEPTH = 50
@@ -139,6 +184,8 @@ def _target_shapes_from_dump(cfg_dump: str) -> Dict[str, Tuple[int, ...]]:
     from detectron2.config import CfgNode
     from detectron2.modeling import build_model
 
+    from .. import modeling  # noqa: F401  (registers FCNHead, SlidingWindowSegmentor)
+
     cfg = CfgNode.load_cfg(cfg_dump)
     cfg.defrost()
     cfg.MODEL.DEVICE = "meta"
@@ -154,9 +201,12 @@ def target_shapes(cfg) -> Dict[str, Tuple[int, ...]]:
 
 
 def converted_group(d2_name: str) -> str:
-    """Report group of a converted key: stem, res2..res5, fpn_lateral, fpn_output."""
-    if d2_name.startswith(BOTTOM_UP):
-        return d2_name[len(BOTTOM_UP):].split(".")[0]
+    """Report group of a converted key: stem, res2..res5, fpn_lateral, fpn_output, fcn_head."""
+    m = _ENCODER_NAME.match(d2_name)
+    if m:
+        return m.group(1)
+    if d2_name.startswith("sem_seg_head.convs."):
+        return "fcn_head"
     m = re.match(r"backbone\.(fpn_lateral|fpn_output)\d", d2_name)
     return m.group(1) if m else "other"
 
@@ -171,16 +221,23 @@ def target_group(d2_name: str) -> str:
         ("backbone.fpn_output", "fpn_output (not pre-trained)"),
         ("backbone.fpn_lateral", "fpn_lateral (not pre-trained)"),
         ("backbone.bottom_up.", "encoder (not pre-trained)"),
+        ("sem_seg_head.convs.", "fcn_head (not pre-trained)"),
+        ("sem_seg_head.predictor.", "sem_seg classifier"),
+        ("sem_seg_head.", "sem_seg_head"),
     )
     for prefix, group in prefixes:
         if d2_name.startswith(prefix):
             return group
+    if _ENCODER_NAME.match(d2_name):
+        return "encoder (not pre-trained)"
     return "other"
 
 
-# Target groups that are legitimately absent from any pre-trained backbone: the detection heads.
-# (verify.py adds the FPN groups a DeCon-SL / encoder-only export leaves for fine-tuning.)
-HEAD_GROUPS = ("rpn", "roi_box_head", "roi_mask_head", "roi_keypoint_head")
+# Target groups that are legitimately absent from any pre-trained backbone: the task heads
+# (detection; segmentation: Semantic FPN's head, the classifier). verify.py adds the decoder
+# groups an export without that decoder leaves for fine-tuning.
+HEAD_GROUPS = ("rpn", "roi_box_head", "roi_mask_head", "roi_keypoint_head", "sem_seg_head",
+               "sem_seg classifier")
 
 
 def group_keys(names: Iterable[str], grouper) -> Dict[str, List[str]]:

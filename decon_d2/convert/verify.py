@@ -15,14 +15,18 @@ every conversion:
    only missing keys may be the heads (RPN, ROI) and the FPN output convs that were not
    pre-trained.
 3. **Features** (:func:`compare_features`): on one random RGB image, res2..res5 and the
-   pre-trained p-levels of the loaded Mask R-CNN backbone (fed the image in
-   ``cfg.INPUT.FORMAT`` through ``preprocess_image``, as the data loader and model would) must
-   equal those of the pre-training network (fed the RGB image normalised its own way), both in
-   eval mode; max |diff| <= 1e-4. This catches wrong renames, a wrong branch, RGB/BGR, mean/std
-   and STRIDE_IN_1X1 errors at once. p6 (LastLevelMaxPool, no weights) is not compared: the
-   pre-training FPN has no top block. For DeCon-SL only p2 is compared; p2 passes through all
-   four laterals, so every transferred FPN weight is still covered, while p3..p5 use the
-   random output convs left for fine-tuning.
+   pre-trained decoder outputs of the loaded fine-tuning model (fed the image in
+   ``cfg.INPUT.FORMAT``, normalised with its pixel statistics, as the data loader and model
+   would) must equal those of the pre-training network (fed the RGB image normalised its own
+   way), both in eval mode; max |diff| <= 1e-4. This catches wrong renames, a wrong branch,
+   RGB/BGR, mean/std and STRIDE_IN_1X1 errors at once. The decoder outputs are the FPN's
+   p-levels, or the FCN head's conv-stack output (``FCNHead.decode``, before the classifier).
+   p6 (LastLevelMaxPool, no weights) is not compared: the pre-training FPN has no top block.
+   For DeCon-SL only p2 is compared; p2 passes through all four laterals, so every transferred
+   FPN weight is still covered, while p3..p5 use the random output convs left for fine-tuning.
+   Models at output stride 16 (``RES5_DILATION: 2``, the FCN protocol) are compared in the
+   pre-training geometry: the same weights with ``RES5_DILATION: 1`` and the FCN head at the
+   pre-training dilation (docs/method.md §7.7); the report notes it.
 The pre-training side ("reference") is built by ``reference.py``.
 """
 import logging
@@ -35,9 +39,10 @@ import torch
 from . import rules
 from .reference import Reference, build_reference
 
-__all__ = ["load_check", "compare_features", "verify", "TOLERANCE"]
+__all__ = ["load_check", "compare_features", "verify", "TOLERANCE", "comparison_cfg"]
 
 TOLERANCE = 1e-4
+FCN = "fcn"  # the FCN decoder's feature (modeling/fcn.py FCN_FEATURE)
 logger = logging.getLogger(__name__)
 
 
@@ -100,23 +105,58 @@ def _random_rgb(size, seed) -> torch.Tensor:
 @torch.no_grad()
 def compare_features(model, cfg, reference: Reference, levels, *, size=(96, 128), seed=0
                      ) -> Dict[str, float]:
-    """Max |diff| per level between the loaded Mask R-CNN backbone and ``reference``.
+    """Max |diff| per level between the loaded fine-tuning model and ``reference``.
 
-    ``size`` is a multiple of 32 so that Mask R-CNN's size-divisibility padding adds nothing.
+    ``size`` is a multiple of 32 so that size-divisibility padding would add nothing.
     """
     rgb = _random_rgb(size, seed)
     image = rgb.flip(0) if cfg.INPUT.FORMAT == "BGR" else rgb  # as DatasetMapper reads it
-    x = model.preprocess_image([{"image": image}]).tensor
-    ours = dict(model.backbone.bottom_up(x))
-    ours.update(model.backbone(x))
+    x = ((image - model.pixel_mean) / model.pixel_std)[None]  # as the model normalises it
+    resnet = getattr(model.backbone, "bottom_up", model.backbone)
+    ours = dict(resnet(x))
+    if resnet is not model.backbone:
+        ours.update(model.backbone(x))
+    if FCN in levels:
+        ours[FCN] = model.sem_seg_head.decode(ours)
     ref = reference(rgb)
     diffs = {}
     for level in levels:
         if level not in ref or level not in ours or ref[level].shape != ours[level].shape:
             diffs[level] = float("inf")
             continue
-        diffs[level] = float((ours[level] - ref[level]).abs().max())
+        diff = float((ours[level] - ref[level]).abs().max())
+        diffs[level] = diff if diff == diff else float("inf")  # NaN (e.g. a negative var) fails
     return diffs
+
+
+def comparison_cfg(cfg, report) -> Tuple[Any, List[str]]:
+    """The fine-tune config in the pre-training geometry (stride-32 res5, the FCN decoder's
+    pre-training dilation), and notes saying what changed; the weights are the same."""
+    cmp, notes = cfg.clone(), []
+    cmp.defrost()
+    if "build_resnet_backbone" in cmp.MODEL.BACKBONE.NAME:  # the ResNet alone: return every stage
+        cmp.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    if cmp.MODEL.RESNETS.RES5_DILATION != 1:
+        notes.append(f"res5 compared without dilation (fine-tuning uses RES5_DILATION "
+                     f"{cfg.MODEL.RESNETS.RES5_DILATION}, output stride 16; same weights)")
+        cmp.MODEL.RESNETS.RES5_DILATION = 1
+    if report.decoder == "fcn":
+        head = cmp.MODEL.SEM_SEG_HEAD.FCN
+        fcn = report.meta.get("fcn") or {}
+        if not fcn.get("dilation"):
+            notes.append(f"pre-training FCN dilation unknown: compared at the config's "
+                         f"{head.DILATION}")
+        elif fcn["dilation"] != head.DILATION:
+            notes.append(f"FCN head compared at its pre-training dilation {fcn['dilation']} "
+                         f"(fine-tuning uses {head.DILATION}; same weights)")
+            head.DILATION = fcn["dilation"]
+        if fcn.get("stride") and notes:
+            notes.append(f"FCN decoder pre-trained on the stride-{fcn['stride']} res5 map with "
+                         f"dilation {fcn['dilation']}, fine-tuned at stride "
+                         f"{32 // cfg.MODEL.RESNETS.RES5_DILATION} with dilation "
+                         f"{cfg.MODEL.SEM_SEG_HEAD.FCN.DILATION} (docs/method.md §7.7)")
+    cmp.freeze()
+    return cmp, notes
 
 
 def verify(pkl_path: str, cfg, report, source_state, pretrain_cfg=None,
@@ -128,10 +168,13 @@ def verify(pkl_path: str, cfg, report, source_state, pretrain_cfg=None,
     result: Dict[str, Any] = {"tolerance": tolerance, "errors": [], "notes": []}
     model = build_finetune_model(cfg)
     allowed = set(rules.HEAD_GROUPS) | {"fpn_output (not pre-trained)"}
-    if not report.include_decoder:
+    if report.decoder != "fpn":
         allowed |= {"fpn_lateral (not pre-trained)"}
+    if report.decoder != "fcn":
+        allowed |= {"fcn_head (not pre-trained)"}
     if report.partial:
-        allowed |= {"encoder (not pre-trained)", "fpn_lateral (not pre-trained)"}
+        allowed |= {"encoder (not pre-trained)", "fpn_lateral (not pre-trained)",
+                    "fcn_head (not pre-trained)"}
     load_errors, missing = load_check(model, pkl_path, allowed)
     result["errors"] += load_errors
     result["missing_after_load"] = missing
@@ -141,24 +184,32 @@ def verify(pkl_path: str, cfg, report, source_state, pretrain_cfg=None,
         result["passed"] = not result["errors"]
         return result
     levels = ["res2", "res3", "res4", "res5"]
-    if report.include_decoder:
+    if report.decoder == "fpn":
         levels += meta.get("fpn_outputs_pretrained", [])
+    elif report.decoder == "fcn":
+        levels.append(FCN)
+    cmp_cfg, notes = comparison_cfg(cfg, report)
+    result["notes"] += notes
+    if notes:  # the same file in the pre-training geometry
+        model = build_finetune_model(cmp_cfg)
+        load_check(model, pkl_path, allowed)
     desc, reference = build_reference(report.layout, report.branch or "teacher", source_state,
-                                      _load_model_dict(pkl_path),
-                                      meta, pretrain_cfg)
+                                      _load_model_dict(pkl_path), meta, pretrain_cfg,
+                                      fcn_dilation=cmp_cfg.MODEL.SEM_SEG_HEAD.FCN.DILATION)
     result["reference"] = desc
-    diffs = compare_features(model, cfg, reference, levels)
+    diffs = compare_features(model, cmp_cfg, reference, levels)
     result["max_abs_diff"] = diffs
     result["max"] = max(diffs.values())
     if result["max"] > tolerance:
         result["errors"].append(f"features differ from the pre-training network: max |diff| "
                                 f"{result['max']:.3g} > {tolerance:g} ({diffs})")
-    skipped = [f"p{s}" for s in rules.FPN_LEVELS if report.include_decoder
+    skipped = [f"p{s}" for s in rules.FPN_LEVELS if report.decoder == "fpn"
                and f"p{s}" not in levels]
     if skipped:
         result["notes"].append(f"{skipped} not compared: their output convs were not pre-trained "
                                "(p2 still covers every lateral)")
-    result["notes"].append("p6 not compared: parameter-free max-pool, absent in pre-training")
+    if any(k.startswith("backbone.fpn_") for k in model.state_dict()):
+        result["notes"].append("p6 not compared: parameter-free max-pool, absent in pre-training")
     result["passed"] = not result["errors"]
     return result
 

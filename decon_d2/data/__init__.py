@@ -3,6 +3,8 @@ from .paths import datasets_root
 from .demo import register as _register_demo  # noqa: F401  (registration)
 from . import datasets as _register_builtin  # noqa: F401  (registration)
 from .study.register import register_study_datasets
+from . import voc_sem_seg as _register_voc  # noqa: F401  (registration)
+from .demo import sem_seg as _register_demo_sem_seg  # noqa: F401  (registration)
 from .image_folder import DatasetNotFoundError, register_image_folder
 from .declared import DeclaredDatasetError, register_declared_datasets
 from .two_view_mapper import TwoViewMapper

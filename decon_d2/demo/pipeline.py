@@ -28,18 +28,19 @@ BUDGET = {"pretrain": 30, "convert": 30, "finetune_random": 330, "finetune_decon
 
 
 class Progress:
-    """Elapsed time and remaining-time estimate across stages."""
+    """Elapsed time and remaining-time estimate across stages (``budget``: seconds per stage)."""
 
-    def __init__(self, stages: List[str]):
+    def __init__(self, stages: List[str], budget=None):
         self.stages, self.t0, self.done = stages, time.time(), []
+        self.budget = budget or BUDGET
 
     def start(self, name: str, what: str) -> None:
         i = self.stages.index(name) + 1
         spent = time.time() - self.t0
-        budget_done = sum(BUDGET[s] for s in self.done)
+        budget_done = sum(self.budget[s] for s in self.done)
         # Observed speed relative to the budgets, damped: stages differ in how they scale.
         speed = min(max(spent / budget_done, 0.75), 3.0) if budget_done and spent > 0 else 1.0
-        left = speed * sum(BUDGET[s] for s in self.stages if s not in self.done)
+        left = speed * sum(self.budget[s] for s in self.stages if s not in self.done)
         print(f"\n[demo {i}/{len(self.stages)}] {what}  (elapsed {spent / 60:.1f} min, "
               f"~{left / 60:.1f} min left)", flush=True)
 

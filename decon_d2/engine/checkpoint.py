@@ -12,6 +12,7 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from decon_d2.conventions import pretrain_conventions
+from decon_d2.modeling.fcn import fcn_record
 from decon_d2.utils.atomic import atomic_write
 
 
@@ -43,6 +44,8 @@ class DeConMeta:
             "iteration": int(self.iteration_fn()),
             # Beyond contracts.md (additive): the AMP mode affects downstream AP.
             "amp": cfg.SOLVER.AMP.PRECISION if cfg.SOLVER.AMP.ENABLED else "off",
+            "decoder_type": cfg.MODEL.DECON.DECODER_TYPE,
+            "fcn": fcn_record(cfg),  # the FCN decoder's geometry (None without one)
         }
 
     def load_state_dict(self, state):
@@ -50,7 +53,23 @@ class DeConMeta:
 
 
 class DeConCheckpointer(DetectionCheckpointer):
-    """``DetectionCheckpointer`` whose ``save`` and ``last_checkpoint`` tag are atomic renames."""
+    """``DetectionCheckpointer`` whose ``save`` and ``last_checkpoint`` tag are atomic renames,
+    and which can leave tensors out of a load (``skip_prefixes``, set by the fine-tuning trainer
+    for ``MODEL.TRANSFER.DECODER "random"``): those keep their fresh initialisation."""
+
+    #: state-dict key prefixes not loaded from a file (logged)
+    skip_prefixes = ()
+
+    def _load_model(self, checkpoint):
+        if self.skip_prefixes:
+            state = checkpoint["model"]
+            skipped = sorted(k for k in state if k.startswith(tuple(self.skip_prefixes)))
+            for k in skipped:
+                del state[k]
+            self.logger.info(f"Not loading {len(skipped)} decoder tensor(s) of the checkpoint "
+                             f"(MODEL.TRANSFER.DECODER random): {skipped[:3]}"
+                             + (" ..." if len(skipped) > 3 else ""))
+        return super()._load_model(checkpoint)
 
     def save(self, name, **kwargs):
         if not self.save_dir or not self.save_to_disk:

@@ -14,7 +14,7 @@ the same weights. Names go through the converter's rules in the other direction
   where the shapes agree (a new K or width leaves that head fresh, with the reason).
 
 Two-branch files (ours, the authors') start from ``MODEL.DECON.INIT_BRANCH`` (the teacher by
-default, the network the converter exports; docs/method.md D5, D7); student-only heads (predictor,
+default, the network the converter exports; docs/method.md D5, D8); student-only heads (predictor,
 center) come from the file's student. A file from which no encoder key loads, a missing or
 mis-shaped encoder key, an unknown key or input conventions the config does not share is an
 error (``InitialWeightsError``), never a random start. The report (``InitReport``) lists what
@@ -41,8 +41,8 @@ def _classify_d2(key: str) -> Action:
     """A Detectron2 ``.pkl`` key (Mask R-CNN names or bare ResNet names)."""
     if key.startswith("backbone.bottom_up."):
         return Action("encoder", key[len("backbone.bottom_up."):])
-    if key.startswith(("backbone.fpn_lateral", "backbone.fpn_output")):
-        return Action("decoder", key[len("backbone."):])
+    if key.startswith(("backbone.fpn_lateral", "backbone.fpn_output", "sem_seg_head.convs.")):
+        return Action("decoder", key)  # the fine-tuning name, as ``classify`` gives it
     if re.match(r"(stem|res[2-5])\.", key):
         return Action("encoder", key)
     if key.startswith(("proposal_generator.", "roi_heads.", "sem_seg_head.")):
@@ -50,6 +50,17 @@ def _classify_d2(key: str) -> Action:
     if key.startswith(("linear.", "fc")):
         return Action("drop", "ImageNet classifier, not part of the backbone")
     return Action("unknown")
+
+
+def _pretrain_name(action: Action) -> str:
+    """The student key of a converter ``Action``: the reverse of the converter's target names
+    (ResNet under ``backbone.bottom_up``, FPN under ``backbone``, the FCN decoder, which
+    fine-tuning holds as ``sem_seg_head.convs``, under ``backbone.fcn.convs``)."""
+    if action.kind == "encoder":
+        return _STUDENT + "backbone.bottom_up." + action.name
+    if action.name.startswith("sem_seg_head.convs."):
+        return _STUDENT + "backbone.fcn." + action.name[len("sem_seg_head."):]
+    return _STUDENT + action.name
 
 
 def _head_sources(state, branch: str) -> Dict[str, str]:
@@ -73,13 +84,12 @@ def _plan(weights, branch: str, target: Dict[str, torch.Tensor], report: InitRep
             continue
         action = _classify_d2(key) if layout == "detectron2" else classify(layout, key, branch)
         if action.kind in ("encoder", "decoder"):
-            name = _STUDENT + "backbone." + ("bottom_up." if action.kind == "encoder" else "")
-            name += action.name
+            name = _pretrain_name(action)
             if name in target:
                 plan[name] = key
             elif action.kind == "decoder":
-                report.drop("FPN module this model does not build (MODEL.DECON.DECODER_LEVELS)",
-                            key)
+                report.drop("decoder module this model does not build (MODEL.DECON.DECODER_TYPE, "
+                            "DECODER_LEVELS)", key)
             else:
                 report.not_in_model.append(f"{key} -> {name}")
         elif action.kind == "other_branch":

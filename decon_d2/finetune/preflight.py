@@ -5,16 +5,19 @@ the 1x1 conv, a norm-free FPN) trains without error and silently loses AP (PyCon
 box AP ~0). The converter writes the pre-training conventions into the ``.pkl``'s
 ``decon_meta``; this module compares them with the config and fails with the fix spelled out.
 It reuses the converter's rules (``decon_d2.conventions.check_conventions``) and adds the
-fine-tuning-only rule that the SSL protocol fine-tunes every stage: ``FREEZE_AT > 0`` turns the
-first stages into FrozenBN while SyncBN is requested (detectron2#2022), so it is an error here.
+fine-tuning-only rules: the SSL protocol fine-tunes every stage (``FREEZE_AT > 0`` turns the
+first stages into FrozenBN while SyncBN is requested, detectron2#2022); and the converted names
+and shapes must fit the model this config builds (a ``.pkl`` converted for another model, e.g.
+Mask R-CNN weights in an FCN segmentor, would otherwise load nothing, behind one warning).
 """
 import os
 import pickle
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from detectron2.utils.file_io import PathManager
 
 from ..conventions import SYNC_NORMS, check_conventions
+from ..convert.rules import DECODER_PREFIXES, target_shapes
 
 #: ``MODEL.WEIGHTS`` placeholder of the shipped fine-tune configs (the moco/_moco.yaml pattern)
 WEIGHTS_SENTINEL = "See Instructions"
@@ -24,23 +27,50 @@ class FinetuneConfigError(ValueError):
     """The fine-tune config cannot be used with these weights; the message lists each fix."""
 
 
-def _read_meta(path: str) -> Optional[dict]:
-    """``decon_meta`` of a converted ``.pkl`` (None for other files)."""
+def _read_converted(path: str) -> Tuple[Optional[dict], Dict[str, tuple]]:
+    """(``decon_meta``, {name: shape}) of a converted ``.pkl``; (None, {}) for other files."""
     if not path.endswith(".pkl"):
-        return None
+        return None, {}
     with PathManager.open(path, "rb") as f:
         data = pickle.load(f, encoding="latin1")
-    return data.get("decon_meta") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not data.get("decon_meta"):
+        return None, {}
+    return data["decon_meta"], {k: tuple(v.shape) for k, v in data.get("model", {}).items()}
+
+
+def _fit_errors(cfg, shapes: Dict[str, tuple]) -> List[str]:
+    """Converted tensors that have no place (name, shape) in the model of ``cfg``."""
+    if cfg.MODEL.TRANSFER.DECODER == "random":  # the decoder is not loaded
+        shapes = {k: v for k, v in shapes.items() if not k.startswith(DECODER_PREFIXES)}
+    target = target_shapes(cfg)
+    extra = sorted(k for k in shapes if k not in target)
+    wrong = sorted(f"{k} {shapes[k]} vs {target[k]}" for k in shapes
+                   if k in target and shapes[k] != target[k])
+    errors = []
+    if extra:
+        errors.append(f"{len(extra)} tensor(s) of MODEL.WEIGHTS have no place in the model this "
+                      f"config builds (e.g. {extra[0]}): they were converted for another model. "
+                      "Convert for this config: `python -m decon_d2.convert CHECKPOINT OUT.pkl "
+                      "--config <this config>`")
+    if wrong:
+        errors.append(f"{len(wrong)} tensor(s) of MODEL.WEIGHTS have another shape in this "
+                      f"model ({wrong[0]}): convert for this config (--config), or set "
+                      "MODEL.TRANSFER.DECODER random if only the decoder differs")
+    return errors
 
 
 def check_finetune_setup(cfg) -> List[str]:
     """Raise ``FinetuneConfigError`` on a mismatch; return warnings (already-safe oddities).
 
-    Checks, in order: the weights placeholder, a missing local weights file, then for a converted
-    decon-d2 ``.pkl`` its input format, pixel mean/std, ResNet stride, FPN norm and depth against
-    the config, and ``FREEZE_AT`` with SyncBN.
+    Checks, in order: ``MODEL.TRANSFER.DECODER``, the weights placeholder, a missing local
+    weights file, then for a converted decon-d2 ``.pkl`` its input format, pixel mean/std, ResNet
+    stride, FPN norm and depth against the config and its tensor names and shapes against the
+    model the config builds, and ``FREEZE_AT`` with SyncBN.
     """
     weights = cfg.MODEL.WEIGHTS
+    if cfg.MODEL.TRANSFER.DECODER not in ("pretrained", "random"):
+        raise FinetuneConfigError(f"MODEL.TRANSFER.DECODER must be \"pretrained\" or \"random\", "
+                                  f"got {cfg.MODEL.TRANSFER.DECODER!r}")
     if weights == WEIGHTS_SENTINEL:
         raise FinetuneConfigError(
             "MODEL.WEIGHTS is the placeholder 'See Instructions'. Pass the converted checkpoint, "
@@ -48,15 +78,16 @@ def check_finetune_setup(cfg) -> List[str]:
             "`python -m decon_d2.convert`), or MODEL.WEIGHTS \"\" for random initialisation."
         )
     errors, warnings = [], []
-    meta = None
+    meta, shapes = None, {}
     if weights and "://" not in weights:
         if not os.path.isfile(weights):
             raise FinetuneConfigError(f"MODEL.WEIGHTS file not found: {os.path.abspath(weights)}")
-        meta = _read_meta(weights)
+        meta, shapes = _read_converted(weights)
     if meta:
-        include_decoder = "fpn" in meta.get("exported", [])
+        # the FPN-norm rule only where this config builds an FPN (the .pkl fit is checked below)
+        include_decoder = "fpn" in meta.get("exported", []) and "fpn" in cfg.MODEL.BACKBONE.NAME
         errs, warns = check_conventions(cfg, meta, include_decoder)
-        errors += errs
+        errors += errs + _fit_errors(cfg, shapes)
         warnings += warns  # FREEZE_AT > 0 with SyncBN is raised below; with BN it stays a warning
     norms = (cfg.MODEL.RESNETS.NORM, cfg.MODEL.FPN.NORM)
     if cfg.MODEL.BACKBONE.FREEZE_AT > 0 and any(n in SYNC_NORMS for n in norms):

@@ -1,6 +1,7 @@
-"""AP results of an evaluation: a flat summary (bbox/segm AP, AP50, AP75, APs/m/l) as JSON.
+"""Results of an evaluation as JSON: bbox/segm AP, AP50, AP75, APs/m/l (COCOEvaluator) and
+semantic segmentation mIoU, fwIoU, mACC, pACC (SemSegEvaluator).
 
-Detectron2 reports NaN where an AP is undefined (no prediction at all, or no object of a size);
+Detectron2 reports NaN where a metric is undefined (no prediction at all, no object of a size);
 the JSON holds ``null`` there, so any JSON reader can load it.
 """
 import json
@@ -13,6 +14,8 @@ from detectron2.utils.file_io import PathManager
 from ..utils.atomic import atomic_write
 
 KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+#: task -> the metrics kept in the summary
+TASK_KEYS = {"bbox": KEYS, "segm": KEYS, "sem_seg": ("mIoU", "fwIoU", "mACC", "pACC")}
 
 
 def _number(x):
@@ -21,10 +24,11 @@ def _number(x):
 
 
 def summarize_results(results: Mapping[str, Mapping]) -> Dict[str, Dict[str, float]]:
-    """``{dataset: {"bbox": {AP...}, "segm": {AP...}}}`` from ``{dataset: {task: {metric}}}``."""
+    """``{dataset: {"bbox": {AP...}, "segm": {AP...}}}`` (or ``{"sem_seg": {mIoU...}}``) from
+    ``{dataset: {task: {metric}}}``."""
     return {
-        name: {task: {k: _number(v[k]) for k in KEYS if k in v} for task, v in per_task.items()
-               if task in ("bbox", "segm")}
+        name: {task: {k: _number(v[k]) for k in TASK_KEYS[task] if k in v}
+               for task, v in per_task.items() if task in TASK_KEYS}
         for name, per_task in results.items()
     }
 

@@ -2,7 +2,8 @@
 
 Detectron2's loader, optimiser, schedule and hooks; on top: the pre-flight check of the config
 against the weights, limited-data subsets (``DATASETS.DECON.TRAIN_FRACTION``), COCO evaluation
-with explicit tasks, and ``OUTPUT_DIR/inference/results.json``.
+with explicit tasks, ``OUTPUT_DIR/inference/results.json``, and ``MODEL.TRANSFER.DECODER``
+(load the converted decoder, or leave it freshly initialised: encoder-only transfer).
 """
 import logging
 import os
@@ -13,6 +14,7 @@ from detectron2.data import (
 from detectron2.evaluation import COCOEvaluator
 from detectron2.utils import comm
 
+from ..convert.rules import DECODER_PREFIXES
 from ..engine.base_trainer import DeConTrainerBase
 from ..engine.explicit_keys import ignored_in_finetuning
 from .preflight import check_finetune_setup
@@ -35,6 +37,22 @@ class FinetuneTrainer(DeConTrainerBase):
         for warning in check_finetune_setup(cfg):
             logger.warning(warning)
 
+    def resume_or_load(self, resume=True):
+        """As the base class; a fresh run with ``MODEL.TRANSFER.DECODER "random"`` skips the
+        decoder tensors of MODEL.WEIGHTS (said in the log), so the decoder keeps its init."""
+        fresh = not (resume and self.checkpointer.has_checkpoint())
+        random_decoder = self.cfg.MODEL.TRANSFER.DECODER == "random"
+        self.checkpointer.skip_prefixes = DECODER_PREFIXES if fresh and random_decoder else ()
+        super().resume_or_load(resume=resume)
+
+    @classmethod
+    def train_mapper(cls, cfg, records):
+        """The training ``DatasetMapper``: Detectron2's, with the mask format the records need
+        (``records_check.mask_format_for``)."""
+        mask_format = mask_format_for(cfg, records)
+        extra = {"instance_mask_format": mask_format} if mask_format else {}
+        return DatasetMapper(cfg, True, **extra)
+
     @classmethod
     def build_train_loader(cls, cfg):
         """Detectron2's loader over DATASETS.TRAIN (or its limited-data subset), after the
@@ -54,10 +72,8 @@ class FinetuneTrainer(DeConTrainerBase):
             logger.info(f"Limited-data fine-tuning: {len(subset)} of {len(records)} images "
                         f"(TRAIN_FRACTION {fraction}, seed {seed}).")
             records = subset
-        mask_format = mask_format_for(cfg, records)
-        extra = {"instance_mask_format": mask_format} if mask_format else {}
         return build_detection_train_loader(
-            cfg, dataset=records, mapper=DatasetMapper(cfg, True, **extra))
+            cfg, dataset=records, mapper=cls.train_mapper(cfg, records))
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

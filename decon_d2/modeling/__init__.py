@@ -1,20 +1,32 @@
-"""The DeCon pre-training model. Importing this package registers ``DeCon`` (META_ARCH_REGISTRY),
-``build_decon_backbone`` (BACKBONE_REGISTRY) and ``SlotConHead`` (SSL_HEAD_REGISTRY)."""
+"""The DeCon pre-training model and the segmentation pieces of fine-tuning. Importing this
+package registers ``DeCon`` and ``SlidingWindowSegmentor`` (META_ARCH_REGISTRY),
+``build_decon_backbone`` (BACKBONE_REGISTRY), ``SlotConHead`` (SSL_HEAD_REGISTRY) and ``FCNHead``
+(SEM_SEG_HEADS_REGISTRY)."""
 from .backbone import DeConEncoder, DeConFPN, build_decon_backbone
+from .fcn import DeConFCN
+from .fcn_head import FCNHead
 from .heads import SSL_HEAD_REGISTRY, SlotConHead, build_ssl_head
 from .meta_arch import DeCon
-from .variants import FPN_LEVELS, decoder_spec, variant_label
+from .sliding_window import SlidingWindowSegmentor
+from .variants import FCN_LEVELS, FPN_LEVELS, decoder_spec, variant_label
 
 #: meta-architectures that are self-supervised pre-training (the rest are fine-tuned models)
 PRETRAINING_ARCHITECTURES = ("DeCon",)
+#: fine-tuned models that do semantic segmentation (trained and evaluated by SemSegTrainer)
+SEMSEG_ARCHITECTURES = ("SemanticSegmentor", "SlidingWindowSegmentor")
 
 __all__ = [
     "DeCon",
     "DeConEncoder",
+    "DeConFCN",
     "DeConFPN",
+    "FCNHead",
+    "FCN_LEVELS",
     "FPN_LEVELS",
     "PRETRAINING_ARCHITECTURES",
+    "SEMSEG_ARCHITECTURES",
     "SSL_HEAD_REGISTRY",
+    "SlidingWindowSegmentor",
     "SlotConHead",
     "build_decon_backbone",
     "build_ssl_head",

@@ -2,6 +2,7 @@
 
 - ``DeConEncoder``: the ResNet alone, held as ``bottom_up`` (encoder-only / plain SlotCon), so its
   keys are ``bottom_up.*`` exactly as inside Mask R-CNN's FPN backbone.
+- ``DeConFCN`` (``modeling/fcn.py``): the ResNet plus the FCN decoder on res5 (DeCon-FCN).
 - ``DeConFPN``: Detectron2's ``FPN`` (res2..res5, no top block during pre-training) whose forward
   also returns the ResNet features (the encoder head reads res5), applies ``Dropout2d`` to the
   lateral branches of res4, res3, res2 (DeCon-ML), and builds only the output convs whose level
@@ -23,6 +24,7 @@ from detectron2.modeling.backbone.resnet import (
 )
 from torch import nn
 
+from .fcn import DeConFCN
 from .norm import resolve_norm
 
 __all__ = ["DeConEncoder", "DeConFPN", "build_decon_backbone", "zero_init_last_norm_"]
@@ -114,8 +116,10 @@ class DeConFPN(FPN):
 
 
 @BACKBONE_REGISTRY.register()
-def build_decon_backbone(cfg, input_shape=None, *, out_levels=None, skip_dropout=0.0):
-    """Detectron2 ResNet (+ DeConFPN when ``out_levels`` is non-empty) for pre-training.
+def build_decon_backbone(cfg, input_shape=None, *, out_levels=None, skip_dropout=0.0,
+                         decoder_type="FPN"):
+    """Detectron2 ResNet (+ its decoder when ``out_levels`` is non-empty: DeConFPN, or DeConFCN
+    for ``decoder_type`` "FCN", built from ``MODEL.DECON.FCN``) for pre-training.
 
     Norms are resolved for the current process layout (``norm.resolve_norm``). Requires
     ``MODEL.BACKBONE.FREEZE_AT == 0``: a frozen stem would silently not pre-train.
@@ -133,6 +137,11 @@ def build_decon_backbone(cfg, input_shape=None, *, out_levels=None, skip_dropout
     bottom_up = zero_init_last_norm_(build_resnet_backbone(cfg, input_shape))
     if not out_levels:
         return DeConEncoder(bottom_up)
+    if decoder_type == "FCN":
+        f = cfg.MODEL.DECON.FCN
+        return DeConFCN(bottom_up, cfg.MODEL.DECON.ENCODER_IN_FEATURE, channels=f.CONVS_DIM,
+                        num_convs=f.NUM_CONVS, dilation=f.DILATION,
+                        norm=resolve_norm(f.NORM, cfg.MODEL.DEVICE))
     if not cfg.MODEL.FPN.IN_FEATURES:
         raise ValueError("A DeCon decoder needs MODEL.FPN.IN_FEATURES (res2..res5).")
     return DeConFPN(

@@ -71,7 +71,8 @@ class DeCon(nn.Module):
         d = cfg.MODEL.DECON
         spec = decoder_spec(d)
         levels, a, p = spec.levels, spec.encoder_loss_weight, spec.skip_dropout
-        backbone = build_decon_backbone(cfg, out_levels=list(levels), skip_dropout=p)
+        backbone = build_decon_backbone(cfg, out_levels=list(levels), skip_dropout=p,
+                                        decoder_type=spec.decoder_type)
         shapes = backbone.output_shape()
         enc = d.ENCODER_IN_FEATURE
         if enc not in shapes:

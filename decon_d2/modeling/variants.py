@@ -10,15 +10,20 @@ name           DECODER_TYPE  DECODER_LEVELS        alpha  SKIP_CHANNEL_DROPOUT
 encoder_only   ""            []                    1.0    0.0
 decon_sl       "FPN"         [p2]                  0.5    0.0
 decon_ml       "FPN"         [p2, p3, p4, p5]      0.5    0.5
+decon_fcn      "FCN"         [fcn]                 0.5    0.0
 =============  ============  ====================  =====  ===================
 """
 from typing import NamedTuple, Sequence, Tuple
 
-__all__ = ["FPN_LEVELS", "DecoderSpec", "decoder_spec", "variant_label"]
+__all__ = ["FPN_LEVELS", "FCN_LEVELS", "DecoderSpec", "decoder_spec", "variant_label"]
 
 #: the FPN outputs a decoder loss can read, finest first
 FPN_LEVELS = ("p2", "p3", "p4", "p5")
-_DECODER_TYPES = ("", "FPN")
+#: the FCN decoder's single output (``modeling/fcn.py``)
+FCN_LEVELS = ("fcn",)
+#: decoder type -> the levels it can put a loss on
+_LEVELS = {"FPN": FPN_LEVELS, "FCN": FCN_LEVELS}
+_DECODER_TYPES = ("",) + tuple(_LEVELS)
 
 
 class DecoderSpec(NamedTuple):
@@ -31,10 +36,12 @@ class DecoderSpec(NamedTuple):
 
 
 def variant_label(decoder_type: str, levels: Sequence[str]) -> str:
-    """``encoder_only``, ``decon_sl`` (FPN, p2), ``decon_ml`` (FPN, p2..p5), else e.g.
-    ``decon_fpn[p3,p4,p5]`` (a cost dial)."""
+    """``encoder_only``, ``decon_sl`` (FPN, p2), ``decon_ml`` (FPN, p2..p5), ``decon_fcn``,
+    else e.g. ``decon_fpn[p3,p4,p5]`` (a cost dial)."""
     if not decoder_type:
         return "encoder_only"
+    if decoder_type == "FCN":
+        return "decon_fcn"
     levels = tuple(levels)
     if levels == ("p2",):
         return "decon_sl"
@@ -59,13 +66,17 @@ def decoder_spec(d) -> DecoderSpec:
             raise ValueError('MODEL.DECON.DECODER_TYPE is "" (no decoder, encoder-only) but '
                              + "; ".join(wrong))
         return DecoderSpec("", (), 1.0, 0.0)
-    if not levels or len(set(levels)) != len(levels) or not set(levels) <= set(FPN_LEVELS):
+    allowed = _LEVELS[kind]
+    if not levels or len(set(levels)) != len(levels) or not set(levels) <= set(allowed):
         raise ValueError(f"MODEL.DECON.DECODER_LEVELS must be distinct levels of "
-                         f"{list(FPN_LEVELS)} (at least one) with DECODER_TYPE {kind!r}, "
+                         f"{list(allowed)} (at least one) with DECODER_TYPE {kind!r}, "
                          f"got {levels}")
     if not 0.0 <= a < 1.0:
         raise ValueError(f"MODEL.DECON.ENCODER_LOSS_WEIGHT must be in [0, 1) with a decoder, "
                          f"got {a}; for a = 1 set DECODER_TYPE \"\" (encoder-only).")
     if not 0.0 <= p < 1.0:
         raise ValueError(f"MODEL.DECON.SKIP_CHANNEL_DROPOUT must be in [0, 1), got {p}")
-    return DecoderSpec(kind, tuple(f for f in FPN_LEVELS if f in levels), a, p)
+    if kind == "FCN" and p != 0.0:
+        raise ValueError(f"MODEL.DECON.SKIP_CHANNEL_DROPOUT is {p} but the FCN decoder has no "
+                         "skip branches: set 0.0")
+    return DecoderSpec(kind, tuple(f for f in allowed if f in levels), a, p)

@@ -14,13 +14,15 @@ from decon_d2.engine.setup import build_cfg
 from .paths import config_path
 
 __all__ = ["INSTANT_TEST_VARIANTS", "instant_test_cfg", "build_instant_model", "decon_opts",
-           "synthetic_batch", "write_photos", "write_coco_instances", "write_sem_seg"]
+           "synthetic_batch", "write_photos", "write_coco_instances", "write_sem_seg",
+           "perturb_norm_stats", "save_decon_checkpoint"]
 
 #: variant name -> its instant-test config under configs/quick_schedules/
 INSTANT_TEST_VARIANTS = {
     "decon_ml": "quick_schedules/decon_ml_instant_test.yaml",
     "decon_sl": "quick_schedules/decon_sl_instant_test.yaml",
     "encoder_only": "quick_schedules/slotcon_instant_test.yaml",
+    "decon_fcn": "quick_schedules/decon_fcn_instant_test.yaml",
 }
 #: overrides that turn the instant tests' ResNet-18 into the real ResNet-50 (Mask R-CNN keys)
 R50_OPTS = ("MODEL.RESNETS.DEPTH", 50, "MODEL.RESNETS.RES2_OUT_CHANNELS", 256)
@@ -129,3 +131,37 @@ def write_sem_seg(image_dir, label_dir, n, num_classes=3, ignore=255, seed=0):
         pixels = (label[..., None] * 70 % 256).repeat(3, 2).astype(np.uint8)
         Image.fromarray(pixels).save(image_dir / f"scene_{i:03d}.jpg")
         Image.fromarray(label).save(label_dir / f"scene_{i:03d}.png")
+
+
+def perturb_norm_stats(named_buffers, named_params, seed=0):
+    """Non-trivial BN statistics (and non-zero last-norm gammas), so that eval-mode features
+    depend on every loaded tensor (converter round trips)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for n, b in named_buffers:
+            if n.endswith("running_var"):
+                b.copy_(torch.rand(b.shape, generator=g) * 1.5 + 0.5)
+            elif n.endswith("running_mean"):
+                b.copy_(torch.rand(b.shape, generator=g) * 0.4 - 0.2)
+        for n, p in named_params:
+            if n.endswith(("bn3.weight", "conv3.norm.weight")):  # zero-init gammas
+                p.copy_(torch.rand(p.shape, generator=g) * 0.5 + 0.5)
+
+
+def save_decon_checkpoint(cfg, folder, with_config, iteration=41):
+    """A randomly initialised DeCon model of ``cfg`` (norm statistics perturbed) saved as
+    ``train_net.py`` would (``model_final.pth`` with ``decon_meta``; ``config.yaml`` beside it
+    when ``with_config``); returns the checkpoint path."""
+    from detectron2.checkpoint import DetectionCheckpointer
+
+    from ..engine.checkpoint import DeConMeta
+
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    perturb_norm_stats(model.named_buffers(), model.named_parameters())
+    meta = DeConMeta(cfg, model, lambda: iteration).state_dict()
+    DetectionCheckpointer(model, str(folder)).save("model_final", iteration=iteration,
+                                                   decon_meta=meta)
+    if with_config:
+        (folder / "config.yaml").write_text(cfg.dump())
+    return folder / "model_final.pth"

@@ -1,0 +1,81 @@
+"""``decon_demo_sem_seg``: the embedded COCO demo set (``decon_demo_coco``) as semantic masks.
+
+Each photo of ``decon_demo_coco`` gets a label PNG (``decon_demo/sem_seg/labels/<stem>.png``,
+single channel): 0 = background (pixels of no instance), k = the k-th category of the COCO JSON
+(categories are numbered 1..20 there, so the index is the category id), painted largest instance
+first so that small objects stay visible where instances overlap. The class list is background +
+the categories, padded with ``unused_<i>`` to ``DEMO_NUM_CLASSES`` (21, the demo configs'
+``NUM_CLASSES``), so that a build without Debian's labelme photos (fewer classes) still
+evaluates. Built atomically on first use, like the other demo sets; the photos are not copied.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from . import build
+
+__all__ = ["SEM_SEG", "DEMO_NUM_CLASSES", "ensure_sem_seg", "load_demo_sem_seg"]
+
+SEM_SEG = "decon_demo_sem_seg"
+DEMO_NUM_CLASSES = 21
+
+
+def sem_seg_dir() -> Path:
+    return build.demo_root() / "sem_seg"
+
+
+def _instance_mask(ann, height, width) -> np.ndarray:
+    seg = ann["segmentation"]
+    if isinstance(seg, list):  # polygons
+        rle = mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
+    elif isinstance(seg["counts"], list):  # uncompressed RLE
+        rle = mask_utils.frPyObjects(seg, height, width)
+    else:
+        rle = {"size": seg["size"], "counts": seg["counts"].encode("ascii")}
+    return mask_utils.decode(rle).astype(bool)
+
+
+def _write_sem_seg(dest: Path) -> dict:
+    coco = json.loads(build.coco_json().read_text())
+    categories = sorted(coco["categories"], key=lambda c: c["id"])
+    if [c["id"] for c in categories] != list(range(1, len(categories) + 1)) or \
+            len(categories) >= DEMO_NUM_CLASSES:
+        raise ValueError(f"{build.coco_json()}: expected category ids 1..N with N < "
+                         f"{DEMO_NUM_CLASSES}, got {[c['id'] for c in categories]}")
+    classes = ["background"] + [c["name"] for c in categories]
+    classes += [f"unused_{i}" for i in range(len(classes), DEMO_NUM_CLASSES)]
+    (dest / "labels").mkdir()
+    by_image = {}
+    for ann in coco["annotations"]:
+        by_image.setdefault(ann["image_id"], []).append(ann)
+    for image in coco["images"]:
+        h, w = image["height"], image["width"]
+        label = np.zeros((h, w), dtype=np.uint8)
+        for ann in sorted(by_image.get(image["id"], []), key=lambda a: -a["area"]):
+            label[_instance_mask(ann, h, w)] = ann["category_id"]
+        Image.fromarray(label).save(dest / "labels" / f"{Path(image['file_name']).stem}.png")
+    return {"images": len(coco["images"]), "classes": classes, "source": "decon_demo_coco"}
+
+
+def ensure_sem_seg(force: bool = False) -> Path:
+    build.ensure_coco()
+    return build._build_atomically(sem_seg_dir(), _write_sem_seg, force)
+
+
+def load_demo_sem_seg():
+    """Records ``{file_name, sem_seg_file_name, image_id}``; sets the class list in metadata."""
+    folder = ensure_sem_seg()
+    manifest = json.loads((folder / build.MANIFEST).read_text())
+    MetadataCatalog.get(SEM_SEG).set(stuff_classes=manifest["classes"])
+    coco = json.loads(build.coco_json().read_text())
+    return [{"file_name": str(build.coco_images() / im["file_name"]),
+             "sem_seg_file_name": str(folder / "labels" / f"{Path(im['file_name']).stem}.png"),
+             "image_id": im["id"]} for im in coco["images"]]
+
+
+DatasetCatalog.register(SEM_SEG, load_demo_sem_seg)
+MetadataCatalog.get(SEM_SEG).set(ignore_label=255, evaluator_type="sem_seg")
