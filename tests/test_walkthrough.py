@@ -58,3 +58,44 @@ def test_photos_to_pretraining_to_conversion_to_finetuned_ap(tmp_path):
     results = json.loads((out / "finetune/inference/results.json").read_text())["results"]
     for task in ("bbox", "segm"):
         assert set(results["my_coco_val"][task]) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+
+
+SEG_FINETUNE = "configs/finetune/yourdata/semantic_R_50_FPN_yourdata_cpu.yaml"
+
+
+@pytest.mark.slow
+def test_label_folders_to_finetuned_miou(tmp_path):
+    """The semantic half of the walkthrough: image + label-PNG folders declared in the config,
+    a DeCon-ML checkpoint converted for Semantic FPN (encoder and FPN transferred), fine-tuned
+    and evaluated: mIoU in results.json; a class count or ignore value that contradicts the
+    declared classes stops the run before training."""
+    from decon_d2.utils.testing import instant_test_cfg, save_decon_checkpoint, write_sem_seg
+
+    data, out = tmp_path / "datasets", tmp_path / "output"
+    for split, n, seed in (("train", 4, 0), ("val", 2, 1)):
+        write_sem_seg(data / "my_seg/images" / split, data / "my_seg/labels" / split, n,
+                      seed=seed)
+    pre = out / "pretrain"
+    pre.mkdir(parents=True)
+
+    src = save_decon_checkpoint(instant_test_cfg("decon_ml", r50=True), pre, with_config=True)
+    pkl = out / "my_decon.pkl"
+    log = _run(data, "-m", "decon_d2.convert", src, pkl, "--config", SEG_FINETUNE)
+    report = json.loads((out / "my_decon.report.json").read_text())
+    assert report["verification"]["passed"] and "fpn" in report["meta"]["exported"], log[-2000:]
+
+    common = ["MODEL.WEIGHTS", pkl, "SOLVER.MAX_ITER", 2, "DATALOADER.NUM_WORKERS", 0,
+              "INPUT.CROP.SIZE", "(65, 65)", "INPUT.MIN_SIZE_TEST", 96, "INPUT.MAX_SIZE_TEST", 128]
+    _run(data, "train_net.py", "--config-file", SEG_FINETUNE, *common,
+         "OUTPUT_DIR", out / "finetune")
+    results = json.loads((out / "finetune/inference/results.json").read_text())["results"]
+    assert {"mIoU", "fwIoU", "pACC"} <= set(results["my_seg_val"]["sem_seg"]), results
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DETECTRON2_DATASETS": str(data)}
+    for key, value, said in (("MODEL.SEM_SEG_HEAD.NUM_CLASSES", 2, "NUM_CLASSES 3"),
+                             ("MODEL.SEM_SEG_HEAD.IGNORE_VALUE", 0, "IGNORE_VALUE 255")):
+        run = subprocess.run([sys.executable, "train_net.py", "--config-file", SEG_FINETUNE,
+                              *map(str, common), key, str(value), "OUTPUT_DIR",
+                              str(out / "bad")], cwd=REPO_ROOT, env=env, capture_output=True,
+                             text=True)
+        assert run.returncode != 0 and said in run.stderr + run.stdout, run.stderr[-2000:]

@@ -4,13 +4,17 @@
   (COCO crowd regions, masks exported from label tools): training stops deep in the mapper.
   When the records hold RLE masks and the config says "polygon", fine-tuning uses "bitmask"
   (which also reads polygons) and logs that it does, naming ``INPUT.MASK_FORMAT``.
-- **Classes.** ``MODEL.ROI_HEADS.NUM_CLASSES`` below the training set's class count indexes past
-  the classifier (a crash on GPU, or garbage); above it, the extra outputs never train.
+- **Classes.** ``MODEL.ROI_HEADS.NUM_CLASSES`` (``MODEL.SEM_SEG_HEAD.NUM_CLASSES`` for semantic
+  segmentation) below the training set's class count indexes past the classifier (a crash on GPU,
+  or garbage); above it, the extra outputs never train. A semantic set whose ``ignore_label``
+  differs from ``MODEL.SEM_SEG_HEAD.IGNORE_VALUE`` would train its unlabelled pixels as a class.
 """
 import logging
 from typing import List, Optional
 
 from detectron2.data import MetadataCatalog
+
+from ..modeling import SEMSEG_ARCHITECTURES
 
 from .preflight import FinetuneConfigError
 
@@ -39,18 +43,32 @@ def mask_format_for(cfg, records: List[dict]) -> Optional[str]:
 
 
 def check_num_classes(cfg) -> None:
-    """Compare ``MODEL.ROI_HEADS.NUM_CLASSES`` with the loaded training sets' ``thing_classes``."""
-    if cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN":
+    """Compare the model's class count with the training sets' ``thing_classes`` (detection) or
+    ``stuff_classes`` (semantic segmentation), and the semantic ignore value with theirs."""
+    if cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN":
+        key, have, field = "MODEL.ROI_HEADS.NUM_CLASSES", cfg.MODEL.ROI_HEADS.NUM_CLASSES, \
+            "thing_classes"
+    elif cfg.MODEL.META_ARCHITECTURE in SEMSEG_ARCHITECTURES:
+        key, have, field = "MODEL.SEM_SEG_HEAD.NUM_CLASSES", cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, \
+            "stuff_classes"
+    else:
         return
-    have = cfg.MODEL.ROI_HEADS.NUM_CLASSES
     for name in cfg.DATASETS.TRAIN:
-        classes = MetadataCatalog.get(name).get("thing_classes")
+        meta = MetadataCatalog.get(name)
+        classes = meta.get(field)
         if classes is None:
             continue
         if have < len(classes):
             raise FinetuneConfigError(
-                f"MODEL.ROI_HEADS.NUM_CLASSES is {have} but data set {name!r} has "
-                f"{len(classes)} classes: set MODEL.ROI_HEADS.NUM_CLASSES {len(classes)}")
+                f"{key} is {have} but data set {name!r} has {len(classes)} classes: "
+                f"set {key} {len(classes)}")
         if have > len(classes):
-            logger.warning(f"MODEL.ROI_HEADS.NUM_CLASSES is {have}; data set {name!r} has "
-                           f"{len(classes)} classes (the other outputs never train).")
+            logger.warning(f"{key} is {have}; data set {name!r} has {len(classes)} classes "
+                           "(the other outputs never train).")
+        ignore = meta.get("ignore_label")
+        if field == "stuff_classes" and ignore is not None and \
+                ignore != cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE:
+            raise FinetuneConfigError(
+                f"MODEL.SEM_SEG_HEAD.IGNORE_VALUE is {cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE} but "
+                f"data set {name!r} marks unlabelled pixels {ignore}: set "
+                f"MODEL.SEM_SEG_HEAD.IGNORE_VALUE {ignore}")
