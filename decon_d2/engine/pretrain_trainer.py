@@ -17,7 +17,7 @@ from decon_d2.data import TwoViewMapper, build_pretrain_train_loader
 
 from .base_trainer import DeConTrainerBase
 from .checkpoint import DeConMeta
-from .hooks import IterationSeedHook, MomentumTeacherHook, unwrap_ddp
+from .hooks import DenseLossWarmupHook, IterationSeedHook, MomentumTeacherHook, unwrap_ddp
 from .optimizer import build_optimizer
 from .sampler import ResumableTrainingSampler, SampleSeededMapper
 from .schedules import compute_schedule, scaled_lr, warmup_cosine_param_scheduler
@@ -106,6 +106,9 @@ class PretrainTrainer(DeConTrainerBase):
         ret.insert(
             anchor, MomentumTeacherHook(dec.TEACHER_BASE_MOMENTUM, dec.TEACHER_FINAL_MOMENTUM)
         )
+        warmup = self.cfg.MODEL.DECON.DENSECL.LAMBDA_WARMUP_ITERS
+        if warmup > 0:
+            ret.insert(anchor, DenseLossWarmupHook(warmup))  # a before_step hook
         if seeds_each_step(self.cfg):
             ret.insert(0, IterationSeedHook(self.cfg.SEED))  # first: before any before_step
         return ret
