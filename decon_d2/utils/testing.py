@@ -15,6 +15,9 @@ INSTANT_TEST_VARIANTS = {
     "decon_ml": "quick_schedules/decon_ml_instant_test.yaml",
     "decon_sl": "quick_schedules/decon_sl_instant_test.yaml",
     "encoder_only": "quick_schedules/slotcon_instant_test.yaml",
+    "densecl": "quick_schedules/densecl_instant_test.yaml",
+    "decon_densecl_sl": "quick_schedules/decon_densecl_sl_instant_test.yaml",
+    "decon_densecl_ml": "quick_schedules/decon_densecl_ml_instant_test.yaml",
 }
 #: overrides that turn the instant tests' ResNet-18 into the real ResNet-50 (Mask R-CNN keys)
 R50_OPTS = ("MODEL.RESNETS.DEPTH", 50, "MODEL.RESNETS.RES2_OUT_CHANNELS", 256)
