@@ -1,11 +1,9 @@
 """DenseCL / DeCon-DenseCL trained for real: 2 gloo processes equal 1 process, the queues resume
 exactly, each demo config trains, and each checkpoint converts into Mask R-CNN R50-FPN."""
 import json
-import os
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
@@ -17,7 +15,9 @@ from decon_d2.engine import PretrainTrainer, build_cfg
 from decon_d2.engine.checkpoint import DeConMeta
 from decon_d2.modeling.dist import batch_shuffle, batch_unshuffle
 from decon_d2.utils.paths import config_path
-from decon_d2.utils.testing import instant_test_cfg, synthetic_batch
+from decon_d2.utils.testing import (
+    gloo_process_group, instant_test_cfg, kill_and_resume, loss_history, synthetic_batch,
+)
 
 WORLD, N_GLOBAL = 2, 4
 SYNC = ("MODEL.RESNETS.NORM", "SyncBN", "MODEL.FPN.NORM", "SyncBN")
@@ -34,11 +34,7 @@ def _step(model, batch):
 
 
 def _worker(rank, tmp):
-    os.environ["OMP_NUM_THREADS"] = "1"
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=rank,
-                            world_size=WORLD)
-    try:
+    with gloo_process_group(rank, WORLD, tmp):
         torch.manual_seed(123)  # the same permutation draw on both ranks; rank 0's is used
         x = torch.arange(3 * N_GLOBAL, dtype=torch.float64).view(N_GLOBAL, 3)
         mine = x[rank * 2:(rank + 1) * 2]
@@ -51,8 +47,6 @@ def _worker(rank, tmp):
         batch = torch.load(f"{tmp}/batch.pth")
         result["losses"], result["queues"] = _step(model, batch[rank * 2:(rank + 1) * 2])
         torch.save(result, f"{tmp}/rank{rank}.pth")
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.mark.slow
@@ -87,46 +81,20 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
         torch.testing.assert_close(r["round_trip"], x[rank * 2:(rank + 1) * 2])
 
 
-class _Killed(Exception):
-    pass
-
-
 def _tiny(variant, out, **extra):
     seed_all_rng(0)
     opts = [str(x) for k, v in extra.items() for x in (k.replace("__", "."), v)]
     return instant_test_cfg(variant, *opts, output_dir=out)
 
 
-def _losses(trainer):
-    return [v for v, _ in trainer.storage.history("total_loss").values()]
-
-
 @pytest.mark.slow
 def test_queues_resume_exactly_after_kill(tmp_path):
     n, extra = 4, dict(SOLVER__MAX_ITER=4, SOLVER__CHECKPOINT_PERIOD=2)
-    straight = PretrainTrainer(_tiny("decon_densecl_ml", tmp_path / "straight", **extra))
-    initial = _queues(straight.model)
-    straight.resume_or_load(resume=False)
-    straight.train()
+    initial = _queues(PretrainTrainer(_tiny("decon_densecl_ml", tmp_path / "init", **extra)).model)
+    straight, interrupted, resumed = kill_and_resume(
+        lambda name: PretrainTrainer(_tiny("decon_densecl_ml", tmp_path / name, **extra)), n)
 
-    killed = PretrainTrainer(_tiny("decon_densecl_ml", tmp_path / "resumed", **extra))
-    killed.resume_or_load(resume=False)
-
-    class Kill(killed._hooks[0].__class__.__base__):
-        def after_step(self):  # registered last: after the checkpointer wrote model_0000001
-            if self.trainer.iter == n // 2 - 1:
-                raise _Killed()
-
-    killed.register_hooks([Kill()])
-    with pytest.raises(_Killed):
-        killed.train()
-    first_half = _losses(killed)
-    resumed = PretrainTrainer(_tiny("decon_densecl_ml", tmp_path / "resumed", **extra))
-    resumed.resume_or_load(resume=True)
-    assert resumed.start_iter == n // 2
-    resumed.train()
-
-    assert first_half + _losses(resumed) == pytest.approx(_losses(straight), rel=1e-6, abs=1e-7)
+    assert interrupted == pytest.approx(loss_history(straight), rel=1e-6, abs=1e-7)
     a, b = _queues(straight.model), _queues(resumed.model)
     # 4 iterations x 2 keys through 6-row queues: the pointer wrapped to 2, every row replaced
     assert a["student.heads.p2.queue_ptr"].item() == 2
@@ -166,7 +134,7 @@ def test_demo_config_trains_two_iterations(variant, tmp_path):
     trainer = PretrainTrainer(cfg)
     trainer.resume_or_load(resume=False)
     trainer.train()
-    losses = _losses(trainer)
+    losses = loss_history(trainer)
     assert len(losses) == 2 and all(v == v and abs(v) < 1e3 for v in losses)
     ckpt = torch.load(tmp_path / "model_final.pth", map_location="cpu", weights_only=False)
     meta = ckpt["decon_meta"]
