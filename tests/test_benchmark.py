@@ -51,3 +51,28 @@ def test_case_specs_round_trip():
         parse_case("decon_xl")
     with pytest.raises(ValueError):
         parse_case("decon_ml+fast")
+
+
+def test_densecl_cases_and_memory_tool():
+    from decon_d2.benchmark.memory import extrapolate, peak_memory
+
+    case = parse_case("decon_densecl_ml+chunk512+ckpt")
+    assert parse_case(case.label) == case
+    assert case.overrides() == ["MODEL.DECON.DENSECL.DEC_PROJ_CHECKPOINT", True,
+                                "MODEL.DECON.DENSECL.LOSS_CHUNK_ROWS", 512]
+    # a DenseCL case states its memory options even when off (the ML config turns them on)
+    assert parse_case("decon_densecl_ml").overrides()[1::2] == [False, 0]
+    for bad in ("densecl+hid1024", "decon_ml+chunk64"):
+        with pytest.raises(ValueError):
+            parse_case(bad)
+    peaks = {b: peak_memory(parse_case("densecl"), 64, b, instant_test=True) for b in (1, 2)}
+    for p in peaks.values():
+        fb = p["fwd_bwd"]
+        assert fb["param"] > 0 and fb["opt"] > 0 and fb["buffer"] > 0 and fb["act"] > 0
+        assert fb["total"] >= fb["param"] + fb["opt"] and p["opt"]["total"] > 0
+    static, const, slope, est = extrapolate(peaks, 64, 224, 32)
+    assert static > peaks[2]["fwd_bwd"]["param"] and slope > 0
+    acts = [peaks[b]["fwd_bwd"]["act"] + peaks[b]["fwd_bwd"]["temp"] for b in (1, 2)]
+    # static + activations (constant + 32 images x (224/64)^2) per image
+    assert est == pytest.approx(max(static + acts[0] - slope + slope * 32 * 12.25,
+                                    peaks[2]["opt"]["total"]))

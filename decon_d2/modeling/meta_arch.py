@@ -15,8 +15,8 @@ import copy
 
 import torch
 from detectron2.config import configurable
-from detectron2.utils import comm
 from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.utils import comm
 from torch import nn
 
 from .backbone import build_decon_backbone
@@ -160,8 +160,9 @@ class DeCon(nn.Module):
                 key = f"loss_{prefix}_{k}"
                 losses[key] = losses.get(key, 0.0) + weight * v
             logs.update({f"decon/{name}_{k}": v for k, v in log.items()})
-        logs["decon/contrast_skipped"] = sum(
-            v for k, v in logs.items() if k.endswith("_contrast_skipped"))
+        skipped = [v for k, v in logs.items() if k.endswith("_contrast_skipped")]
+        if skipped:  # SlotCon heads (docs/model.md, decision 5)
+            logs["decon/contrast_skipped"] = sum(skipped)
         put_scalars(**logs)
         return losses
 
