@@ -72,7 +72,7 @@ class Case:
 def parse_case(spec):
     """``variant[+option...]``, options: ``hid<N>``, ``levels=p3,p4`` (SlotCon cases),
     ``chunk<N>`` (DenseCL cases), ``ckpt``, ``cl``, ``compile``; e.g. ``decon_ml+hid1024+ckpt``,
-    ``decon_densecl_ml+chunk8192+ckpt``."""
+    ``decon_densecl_ml+chunk4096+ckpt``."""
     variant, *opts = spec.split("+")
     if variant not in VARIANT_CONFIGS:
         raise ValueError(f"unknown variant {variant!r} in {spec!r}; one of {list(VARIANT_CONFIGS)}")
