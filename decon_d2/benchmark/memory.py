@@ -16,9 +16,11 @@ size inside the dense loss's backward, so the estimate is built from parts, each
       and extrapolated to ``--target-batch`` images of ``--target-crop`` px (every map and
       every dense-loss row count grows by (target/crop)^2 when both are multiples of 32)
     + the InfoNCE backward's temporaries: ``copies`` x rows x queue length x 4 bytes, rows =
-      the largest level's rows at the target (or the chunk), ``copies`` measured on ``info_nce``.
+      the largest level's rows at the target (or the chunk), ``copies`` measured on ``info_nce``
+      (unchunked, less the forward's logits, which the activations already hold).
 
-It is an upper bound (some gradients do not exist yet when the loss's backward peaks).
+It is an upper bound: some gradients do not exist yet when the loss's backward peaks, and the
+logits of levels whose backward ran earlier (p3..p5 before p2) are freed by then.
 """
 import argparse
 import json
@@ -137,7 +139,8 @@ def extrapolate(peaks, crop, target_crop, target_batch, copies, target_chunk=Non
         "static": sum(p1["fwd_bwd"][k] for k in STATIC),
         "grads": p1["grads_mib"],
         "activations": act[0] - slope * b0 + slope * scale,
-        "loss_backward": copies * rows * p1["queue_length"] * 4 / MIB,
+        # unchunked, one of the copies is the forward's logits, already among the activations
+        "loss_backward": (copies - (0 if chunk else 1)) * rows * p1["queue_length"] * 4 / MIB,
     }
     parts["estimate"] = max(sum(parts.values()), p1["opt"]["total"])
     parts["act_per_image_at_crop"] = slope
