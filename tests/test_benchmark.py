@@ -51,3 +51,34 @@ def test_case_specs_round_trip():
         parse_case("decon_xl")
     with pytest.raises(ValueError):
         parse_case("decon_ml+fast")
+
+
+def test_densecl_cases_and_memory_tool():
+    from decon_d2.benchmark.memory import extrapolate, info_nce_copies, peak_memory
+
+    case = parse_case("decon_densecl_ml+chunk512+ckpt")
+    assert parse_case(case.label) == case
+    assert case.overrides() == ["MODEL.DECON.DENSECL.DEC_PROJ_CHECKPOINT", True,
+                                "MODEL.DECON.DENSECL.LOSS_CHUNK_ROWS", 512]
+    # a DenseCL case states its memory options even when off (the ML config turns them on)
+    assert parse_case("decon_densecl_ml").overrides()[1::2] == [False, 0]
+    for bad in ("densecl+hid1024", "decon_ml+chunk64"):
+        with pytest.raises(ValueError):
+            parse_case(bad)
+    peaks = {b: peak_memory(parse_case("densecl"), 64, b, instant_test=True) for b in (1, 2)}
+    for p in peaks.values():
+        fb = p["fwd_bwd"]
+        assert fb["param"] > 0 and fb["opt"] > 0 and fb["buffer"] > 0
+        assert fb["total"] >= fb["param"] + fb["opt"] and p["opt"]["total"] > 0
+        assert p["after_forward"]["act"] > 0 and p["finest_stride"] == 32  # res5 only
+    # the unchunked InfoNCE backward holds a few rows x queue matrices; a chunk's, of its rows
+    assert 3.5 < info_nce_copies(0, rows=1024, queue_length=1024) < 5.5
+    assert 3.5 < info_nce_copies(512, rows=2048, queue_length=1024) < 6.0
+    parts = extrapolate(peaks, 64, 224, 32, copies=3.0)
+    acts = [peaks[b]["after_forward"]["act"] + peaks[b]["after_forward"]["temp"] for b in (1, 2)]
+    slope = acts[1] - acts[0]
+    # activations: constant + 32 images x (224/64)^2 x slope; loss: (3 - 1 kept) x 32*7*7 rows
+    # x K fp32
+    assert parts["activations"] == pytest.approx(acts[0] - slope + slope * 32 * 12.25)
+    assert parts["loss_backward"] == pytest.approx(2.0 * 32 * 49 * 6 * 4 / 2 ** 20)
+    assert parts["estimate"] >= parts["static"] + parts["grads"]

@@ -31,6 +31,9 @@ def test_configs_exist():
         "decon_fcn_pretrain_cocoplus.yaml",
         "decon_fcn_pretrain_imagenet.yaml",
         "demo/decon_fcn_demo.yaml",
+        "densecl_pretrain.yaml",
+        "decon_densecl_sl_pretrain.yaml",
+        "decon_densecl_ml_pretrain.yaml",
     ):
         assert required in names
     # every segmentation recipe has a random-initialisation twin
@@ -113,11 +116,17 @@ def test_demo_schedule_derived_from_the_embedded_data_set():
 
 VARIANT_LEAVES = {
     "decon_ml": ["decon_pretrain.yaml", "demo/decon_ml_demo.yaml",
-                 "quick_schedules/decon_ml_instant_test.yaml"],
+                 "quick_schedules/decon_ml_instant_test.yaml",
+                 "decon_densecl_ml_pretrain.yaml", "demo/decon_densecl_ml_demo.yaml",
+                 "quick_schedules/decon_densecl_ml_instant_test.yaml"],
     "decon_sl": ["decon_sl_pretrain.yaml", "demo/decon_sl_demo.yaml",
-                 "quick_schedules/decon_sl_instant_test.yaml"],
+                 "quick_schedules/decon_sl_instant_test.yaml",
+                 "decon_densecl_sl_pretrain.yaml", "demo/decon_densecl_sl_demo.yaml",
+                 "quick_schedules/decon_densecl_sl_instant_test.yaml"],
     "encoder_only": ["slotcon_pretrain.yaml", "demo/slotcon_demo.yaml",
-                     "quick_schedules/slotcon_instant_test.yaml"],
+                     "quick_schedules/slotcon_instant_test.yaml",
+                     "densecl_pretrain.yaml", "demo/densecl_demo.yaml",
+                     "quick_schedules/densecl_instant_test.yaml"],
     "decon_fcn": ["decon_fcn_pretrain.yaml", "demo/decon_fcn_demo.yaml",
                   "quick_schedules/decon_fcn_instant_test.yaml"],
 }
@@ -136,3 +145,28 @@ def test_each_variant_leaf_states_its_variant_with_explicit_keys(variant):
             assert f"    {key}:" in text, (rel, key)
         d = build_cfg(path).MODEL.DECON
         assert variant_label(d.DECODER_TYPE, d.DECODER_LEVELS) == variant, rel
+
+
+def test_densecl_recipe_arithmetic():
+    """DenseCL's COCO recipe: 256 = 8 x 32, lr 0.3, 462 iters/epoch, 800 epochs, no warm-up."""
+    for name in ("densecl_pretrain.yaml", "decon_densecl_sl_pretrain.yaml",
+                 "decon_densecl_ml_pretrain.yaml"):
+        cfg = build_cfg(os.path.join(ROOT, "configs", name))
+        s = compute_schedule(
+            dataset_size=cfg.SOLVER.DECON.DATASET_SIZE, global_batch=cfg.SOLVER.IMS_PER_BATCH,
+            world_size=8, epochs=cfg.SOLVER.DECON.EPOCHS,
+            warmup_epochs=cfg.SOLVER.DECON.WARMUP_EPOCHS, max_iter=0, warmup_iters=0,
+            base_lr=cfg.SOLVER.BASE_LR, lr_scaling=cfg.SOLVER.DECON.LR_SCALING)
+        assert (s.per_gpu_batch, s.iters_per_epoch, s.max_iter, s.warmup_iters, s.lr) == (
+            32, 462, 369600, 0, 0.3), name
+        assert cfg.SOLVER.DECON.OPTIMIZER == "SGD" and cfg.SOLVER.WEIGHT_DECAY == 1e-4
+        assert cfg.SOLVER.BASE_LR_END == 0.0 and not cfg.SOLVER.AMP.ENABLED
+        assert cfg.SOLVER.DECON.TEACHER_BASE_MOMENTUM == cfg.SOLVER.DECON.TEACHER_FINAL_MOMENTUM
+        assert cfg.MODEL.DECON.HEAD.NAME == "DenseCLHead"
+        d = cfg.MODEL.DECON.DENSECL
+        assert (d.QUEUE_LENGTH, d.NECK_OUT_DIM, d.TEMPERATURE, d.LOSS_LAMBDA) == (
+            65536, 128, 0.2, 0.5)
+        i = cfg.INPUT.DECON
+        assert (i.CROP_SIZE, i.MIN_SCALE, i.MIN_OVERLAP, tuple(i.COLOR_JITTER),
+                tuple(i.BLUR_PROB), tuple(i.SOLARIZE_PROB)) == (
+            224, 0.2, 0.0, (0.4, 0.4, 0.4, 0.1), (0.5, 0.5), (0.0, 0.0))

@@ -16,7 +16,7 @@ from detectron2.utils.env import seed_all_rng
 
 from decon_d2.engine import PretrainTrainer as Trainer
 from decon_d2.utils.paths import REPO_ROOT, config_path
-from decon_d2.utils.testing import INSTANT_TEST_VARIANTS, instant_test_cfg
+from decon_d2.utils.testing import INSTANT_TEST_VARIANTS, instant_test_cfg, kill_and_resume
 
 VARIANT = {"decon_ml": "decon_ml", "decon_sl": "decon_sl", "slotcon": "encoder_only"}
 
@@ -87,38 +87,15 @@ def test_loss_falls_on_a_fixed_batch(tmp_path):
     assert kept == ["model_0000014.pth", "model_0000019.pth", "model_final.pth"]
 
 
-class _Killed(Exception):
-    pass
-
-
 @pytest.mark.slow
 def test_kill_and_resume_equals_straight_run(tmp_path):
     n = 4  # two loader workers: the augmentations are drawn in other processes
     extra = dict(SOLVER__MAX_ITER=n, SOLVER__CHECKPOINT_PERIOD=n // 2, DATALOADER__NUM_WORKERS=2)
 
-    straight = Trainer(tiny_cfg("decon_ml", tmp_path / "straight", **extra))
-    straight.resume_or_load(resume=False)
-    straight.train()
+    straight, interrupted, resumed = kill_and_resume(
+        lambda name: Trainer(tiny_cfg("decon_ml", tmp_path / name, **extra)), n)
 
-    killed = Trainer(tiny_cfg("decon_ml", tmp_path / "resumed", **extra))
-    killed.resume_or_load(resume=False)
-
-    class Kill(killed._hooks[0].__class__.__base__):
-        def after_step(self):  # registered last: after the checkpointer wrote model_{n/2 - 1}
-            if self.trainer.iter == n // 2 - 1:
-                raise _Killed()
-
-    killed.register_hooks([Kill()])
-    with pytest.raises(_Killed):
-        killed.train()
-    first_half = _losses(killed)
-
-    resumed = Trainer(tiny_cfg("decon_ml", tmp_path / "resumed", **extra))
-    resumed.resume_or_load(resume=True)
-    assert resumed.start_iter == n // 2
-    resumed.train()
-
-    assert first_half + _losses(resumed) == pytest.approx(_losses(straight), rel=1e-6, abs=1e-7)
+    assert interrupted == pytest.approx(_losses(straight), rel=1e-6, abs=1e-7)
     a = straight.checkpointer.model.state_dict()
     b = resumed.checkpointer.model.state_dict()
     assert a.keys() == b.keys()

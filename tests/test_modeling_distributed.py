@@ -5,16 +5,13 @@ the all-reduced center, and the norm resolution (SyncBN -> naive sync BN on CPU,
 statistics are those of the global batch). DeCon-SL has no dropout; float64 makes the
 comparison tight.
 """
-import os
-
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-from decon_d2.utils.testing import instant_test_cfg, synthetic_batch
+from decon_d2.utils.testing import gloo_process_group, instant_test_cfg, synthetic_batch
 
 WORLD = 2
 N_GLOBAL = 4
@@ -31,11 +28,7 @@ def _run(model, batch):
 
 
 def _worker(rank, tmp):
-    os.environ["OMP_NUM_THREADS"] = "1"
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=rank,
-                            world_size=WORLD)
-    try:
+    with gloo_process_group(rank, WORLD, tmp):
         model = build_model(instant_test_cfg("decon_sl", r50=True))
         model.load_state_dict(torch.load(f"{tmp}/model.pth"))
         model.double().train()
@@ -45,8 +38,6 @@ def _worker(rank, tmp):
         result["norm_types"] = sorted({type(m).__name__ for m in model.modules()
                                        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)})
         torch.save(result, f"{tmp}/rank{rank}.pth")
-    finally:
-        dist.destroy_process_group()
 
 
 def test_two_processes_match_one_process(tmp_path):

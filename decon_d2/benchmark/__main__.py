@@ -25,7 +25,8 @@ def parse_args(argv=None):
     p.add_argument("--variants", nargs="+", default=["encoder_only", "decon_sl", "decon_ml"],
                    help="cases, variant[+option...]; options: hid<N> (decoder projector hidden "
                         "width), levels=p3,p4,p5 (decoder levels), ckpt (checkpointed decoder "
-                        "projectors), cl (channels_last), compile (torch.compile projectors)")
+                        "projectors / DenseCL necks), chunk<N> (DenseCL InfoNCE in row chunks), "
+                        "cl (channels_last), compile (torch.compile projectors)")
     p.add_argument("--crop", type=int, default=224)
     p.add_argument("--batch", type=int, default=2, help="images per step (start of --batch-search)")
     p.add_argument("--steps", type=int, default=5, help="timed steps (0: FLOPs only)")

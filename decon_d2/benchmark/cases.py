@@ -21,7 +21,12 @@ VARIANT_CONFIGS = {
     "encoder_only": "slotcon_pretrain.yaml",
     "decon_sl": "decon_sl_pretrain.yaml",
     "decon_ml": "decon_pretrain.yaml",
+    "densecl": "densecl_pretrain.yaml",
+    "decon_densecl_sl": "decon_densecl_sl_pretrain.yaml",
+    "decon_densecl_ml": "decon_densecl_ml_pretrain.yaml",
 }
+#: DenseCL cases state both memory options themselves (off unless named), whatever the config says
+DENSECL_VARIANTS = ("densecl", "decon_densecl_sl", "decon_densecl_ml")
 PRECISIONS = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
 
 
@@ -32,7 +37,8 @@ class Case:
     variant: str
     dec_proj_hidden: int = 0           # MODEL.DECON.SLOTCON.DEC_PROJ_HIDDEN_DIM (0 = faithful)
     decoder_levels: Optional[List[str]] = None   # MODEL.DECON.DECODER_LEVELS (None = variant's)
-    checkpoint_projectors: bool = False  # MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT
+    checkpoint_projectors: bool = False  # MODEL.DECON.{SLOTCON,DENSECL}.DEC_PROJ_CHECKPOINT
+    chunk_rows: int = 0                # MODEL.DECON.DENSECL.LOSS_CHUNK_ROWS (DenseCL cases)
     channels_last: bool = False        # model (hence conv activations) in channels_last
     compile: bool = False              # torch.compile of every projector (in place)
 
@@ -43,11 +49,16 @@ class Case:
             parts.append(f"hid{self.dec_proj_hidden}")
         if self.decoder_levels:
             parts.append("levels=" + ",".join(self.decoder_levels))
+        if self.chunk_rows:
+            parts.append(f"chunk{self.chunk_rows}")
         parts += [n for n, on in (("ckpt", self.checkpoint_projectors), ("cl", self.channels_last),
                                   ("compile", self.compile)) if on]
         return "+".join(parts)
 
     def overrides(self):
+        if self.variant in DENSECL_VARIANTS:
+            return ["MODEL.DECON.DENSECL.DEC_PROJ_CHECKPOINT", self.checkpoint_projectors,
+                    "MODEL.DECON.DENSECL.LOSS_CHUNK_ROWS", self.chunk_rows]
         o = []
         if self.dec_proj_hidden:
             o += ["MODEL.DECON.SLOTCON.DEC_PROJ_HIDDEN_DIM", self.dec_proj_hidden]
@@ -59,8 +70,9 @@ class Case:
 
 
 def parse_case(spec):
-    """``variant[+option...]``, options: ``hid<N>``, ``levels=p3,p4``, ``ckpt``, ``cl``,
-    ``compile``; e.g. ``decon_ml+hid1024+ckpt``."""
+    """``variant[+option...]``, options: ``hid<N>``, ``levels=p3,p4`` (SlotCon cases),
+    ``chunk<N>`` (DenseCL cases), ``ckpt``, ``cl``, ``compile``; e.g. ``decon_ml+hid1024+ckpt``,
+    ``decon_densecl_ml+chunk4096+ckpt``."""
     variant, *opts = spec.split("+")
     if variant not in VARIANT_CONFIGS:
         raise ValueError(f"unknown variant {variant!r} in {spec!r}; one of {list(VARIANT_CONFIGS)}")
@@ -73,8 +85,13 @@ def parse_case(spec):
             case.dec_proj_hidden = int(o[3:])
         elif o.startswith("levels="):
             case.decoder_levels = o[len("levels="):].split(",")
+        elif o.startswith("chunk") and o[5:].isdigit():
+            case.chunk_rows = int(o[5:])
         else:
             raise ValueError(f"unknown option {o!r} in {spec!r}")
+    dense = variant in DENSECL_VARIANTS
+    if (case.dec_proj_hidden or case.decoder_levels) if dense else case.chunk_rows:
+        raise ValueError(f"{spec!r}: hid<N>/levels= are SlotCon options, chunk<N> a DenseCL one")
     return case
 
 

@@ -31,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="our checkpoint (.pth), the authors'/SlotCon one, or a "
                                  "torchvision ResNet-50 state dict")
     p.add_argument("output", help="output .pkl; the report goes beside it as <name>.report.json")
-    p.add_argument("--branch", choices=("teacher", "student"), default="teacher",
-                   help="network to export (default: teacher, as SlotCon/DeCon)")
+    p.add_argument("--branch", choices=("teacher", "student"), default=None,
+                   help="network to export (default: the checkpoint's decon_meta export_branch: "
+                        "the teacher for SlotCon/DeCon, the student for DenseCL; else teacher)")
     p.add_argument("--decoder", choices=("auto", "none"), default="auto",
                    help="auto (default): export the pre-trained decoder (FPN or FCN head) when the "
                         "target model has that decoder, else the encoder alone; none: the "

@@ -4,8 +4,10 @@ a :class:`ConversionReport` out. Pure: no files, no printing.
 What is exported (docs/method.md §4.2, D5): the **teacher** encoder, plus the teacher
 FPN when the checkpoint has one (DeCon-SL/-ML), as SlotCon and the DeCon authors do; the EMA
 teacher is the better network (DINO's published backbone is its teacher too). ``branch="student"``
-exports the student instead (MoCo/DenseCL convention); ``include_decoder=False`` exports the
-encoder only (SlotCon-style transfer, and the decoder ablation).
+exports the student instead (MoCo/DenseCL convention); by default (``branch=None``) the branch
+is the one the checkpoint's ``decon_meta["export_branch"]`` names (DenseCL heads: the student),
+else the teacher. ``include_decoder=False`` exports the encoder only (SlotCon-style transfer,
+and the decoder ablation).
 
 Every source key ends up converted, dropped with a reason, or is an error; every target key is
 provided or listed as left for fine-tuning. Anything that would make Detectron2 silently start
@@ -85,7 +87,7 @@ def _conventions(layout: str, meta: Mapping[str, Any], report: ConversionReport)
 def convert_to_d2(
     state_dict: Mapping[str, torch.Tensor],
     *,
-    branch: str = "teacher",
+    branch: Optional[str] = None,
     include_decoder: Optional[bool] = None,
     allow_partial: bool = False,
     target: Optional[Mapping[str, Tuple[int, ...]]] = None,
@@ -96,7 +98,8 @@ def convert_to_d2(
     Args:
         state_dict: our DeCon model state dict, the authors'/SlotCon ``model`` dict, or a
             torchvision ResNet-50 state dict (a DDP ``module.`` prefix is accepted).
-        branch: "teacher" (default) or "student"; ignored for torchvision state dicts.
+        branch: "teacher" or "student"; None = ``meta["export_branch"]`` or "teacher".
+            Ignored for torchvision state dicts.
         include_decoder: export the FPN too; None = whenever the checkpoint has one.
         allow_partial: return what converted instead of raising on errors.
         target: ``{name: shape}`` of the target model; default: the Mask R-CNN R50-FPN of
@@ -110,9 +113,11 @@ def convert_to_d2(
     Raises:
         ConversionError: on any error listed in the module docstring, unless ``allow_partial``.
     """
+    meta = dict(meta or {})
+    if branch is None:
+        branch = meta.get("export_branch") or "teacher"
     if branch not in ("teacher", "student"):
         raise ValueError(f"branch must be 'teacher' or 'student', got {branch!r}")
-    meta = dict(meta or {})
     if target is None:
         target = rules.target_shapes(rules.default_finetune_cfg())
     layout, sd = detect_layout(state_dict)
@@ -268,6 +273,7 @@ def _output_meta(layout, branch, decoder, out, meta, report) -> Dict[str, Any]:
         "iteration": meta.get("iteration"),
         "epoch": meta.get("epoch"),
         "pretrain_amp": meta.get("amp"),
+        "pretrain_ssl_head": meta.get("ssl_head"),
         "converter": "decon_d2.convert",
         "converter_version": CONVERTER_VERSION,
         "partial": False,

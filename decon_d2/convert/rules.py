@@ -115,7 +115,7 @@ def d2_to_torchvision(name: str) -> Optional[str]:
 
 # Source keys that are deliberately not exported, and why. Matched as substrings of the key
 # after the ``module.`` prefix is removed, first match wins. Covers our layout (contracts.md:
-# every non-backbone key contains projector/predictor/prototypes/center) and the authors' /
+# every non-backbone key contains projector/predictor/prototypes/center/queue) and the authors' /
 # SlotCon layout (docs/method.md §4.1: projector_*, dec_projector_*, grouping_*.slot_embed,
 # predictor_slot, center, center_dec*).
 _DROP_REASONS: Sequence[Tuple[str, str]] = (
@@ -124,6 +124,7 @@ _DROP_REASONS: Sequence[Tuple[str, str]] = (
     ("prototypes", "semantic-grouping prototypes (pre-training only)"),
     ("grouping", "semantic-grouping prototypes (pre-training only)"),
     ("center", "self-distillation center buffer (pre-training only)"),
+    ("queue", "DenseCL negative-key queue (pre-training only)"),
 )
 
 

@@ -2,7 +2,8 @@
 
 Stages, each a real command a user would type (printed before it runs):
   1. pre-train DeCon on ``decon_demo_unlabeled`` (``configs/demo/<variant>_demo.yaml``);
-  2. convert the teacher into Mask R-CNN R50-FPN weights, with feature verification;
+  2. convert the teacher (DenseCL variants: the student) into Mask R-CNN R50-FPN weights,
+     with feature verification;
   3. fine-tune Mask R-CNN from random initialisation on ``decon_demo_coco`` and evaluate;
   4. fine-tune it from the converted DeCon weights and evaluate;
   5. print the results table (bbox AP, mask AP) and draw predictions on a photo (PNG).
@@ -73,7 +74,9 @@ def format_table(rows) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", default="decon_ml", choices=["decon_ml", "decon_sl", "slotcon"])
+    parser.add_argument("--variant", default="decon_ml",
+                        choices=["decon_ml", "decon_sl", "slotcon", "densecl", "decon_densecl_sl",
+                                 "decon_densecl_ml"])
     parser.add_argument("--output", default="output/demo_pipeline", help="everything lands here")
     parser.add_argument("--finetune-iters", type=int, default=None,
                         help="override SOLVER.MAX_ITER of both fine-tunes (smoke runs)")
@@ -95,7 +98,8 @@ def main(argv: Optional[List[str]] = None) -> int:
              "--resume", "OUTPUT_DIR", str(pre_dir)] + extra)
     progress.finish("pretrain")
 
-    progress.start("convert", "converting the teacher into Mask R-CNN R50-FPN weights (verified)")
+    progress.start("convert", "converting the exported network (the teacher; DenseCL: the "
+                   "student) into Mask R-CNN R50-FPN weights (verified)")
     if not pkl.is_file():
         run([py, "-m", "decon_d2.convert", str(pre_dir / "model_final.pth"), str(pkl),
              "--config", FINETUNE_CFG, "--verify"])

@@ -32,6 +32,7 @@ class DeConMeta:
         self.cfg = cfg
         self.variant = model.variant
         self.decoder_levels = list(model.decoder_levels)
+        self.export_branch = getattr(model, "export_branch", "teacher")
         self.iteration_fn = iteration_fn
         self.loaded = None
 
@@ -42,6 +43,9 @@ class DeConMeta:
             **pretrain_conventions(cfg),
             "decoder_levels": list(self.decoder_levels),
             "iteration": int(self.iteration_fn()),
+            # The loss head (SlotCon / DenseCL) and the branch the converter exports by default.
+            "ssl_head": cfg.MODEL.DECON.HEAD.NAME,
+            "export_branch": self.export_branch,
             # Beyond contracts.md (additive): the AMP mode affects downstream AP.
             "amp": cfg.SOLVER.AMP.PRECISION if cfg.SOLVER.AMP.ENABLED else "off",
             "decoder_type": cfg.MODEL.DECON.DECODER_TYPE,

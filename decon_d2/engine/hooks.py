@@ -1,4 +1,5 @@
-"""Hooks of the pre-training loop: the EMA teacher update and per-iteration RNG seeding.
+"""Hooks of the pre-training loop: the EMA teacher update, per-iteration RNG seeding and
+DenseCL's lambda warm-up.
 
 Both derive everything from ``trainer.iter``; they keep no counters, so resume needs no hook state.
 """
@@ -79,3 +80,27 @@ class IterationSeedHook(HookBase):
 
     def before_step(self):
         seed_rngs(iteration_seed(self.base_seed, self.trainer.iter, comm.get_rank()))
+
+
+class DenseLossWarmupHook(HookBase):
+    """DenseCL's optional warm-up: lambda = 0 (global loss only) for the first ``iters``
+    iterations (``MODEL.DECON.DENSECL.LAMBDA_WARMUP_ITERS``), then the configured lambda.
+
+    Sets ``dense_warmup`` on every head that has it (``DenseCLHead``) before each step, from
+    ``trainer.iter`` alone, so a resumed run needs no hook state.
+    """
+
+    def __init__(self, iters: int):
+        self.iters = int(iters)
+
+    def _heads(self):
+        return [m for m in unwrap_ddp(self.trainer.model).modules() if hasattr(m, "dense_warmup")]
+
+    def before_train(self):
+        if not self._heads():
+            raise ValueError("MODEL.DECON.DENSECL.LAMBDA_WARMUP_ITERS > 0 but the model has no "
+                             "DenseCL head (MODEL.DECON.HEAD.NAME); set it to 0")
+
+    def before_step(self):
+        for head in self._heads():
+            head.dense_warmup = self.trainer.iter < self.iters

@@ -1,7 +1,8 @@
 """``build_optimizer(cfg, model)``: LARS, SGD or AdamW over the student's trainable parameters.
 
 Two groups: weights (matrices, convolutions, prototypes) get weight decay and, for LARS, the trust
-ratio; biases and norm parameters (every 1-D parameter, SlotCon's rule) get neither. Teacher
+ratio; biases and norm parameters (every 1-D parameter, SlotCon's rule) get neither, unless
+``SOLVER.DECON.WEIGHT_DECAY_NORM_BIAS`` (DenseCL/MoCo's SGD decays every parameter). Teacher
 parameters have ``requires_grad=False`` and are never handed to the optimiser.
 """
 
@@ -32,6 +33,10 @@ def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
     wd = cfg.SOLVER.WEIGHT_DECAY
     decay, no_decay = split_decay_groups(model)
     name = cfg.SOLVER.DECON.OPTIMIZER
+    wd_1d = wd if cfg.SOLVER.DECON.WEIGHT_DECAY_NORM_BIAS else 0.0
+    if wd_1d and name == "LARS":
+        raise ValueError("SOLVER.DECON.WEIGHT_DECAY_NORM_BIAS is for SGD/AdamW (DenseCL's rule); "
+                         "LARS keeps biases and norms out of decay and trust ratio: set it False")
     if name == "LARS":
         groups = [
             {"params": decay},
@@ -45,7 +50,7 @@ def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
             eta=cfg.SOLVER.DECON.LARS_ETA,
         )
     elif name == "SGD":
-        groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+        groups = [{"params": decay}, {"params": no_decay, "weight_decay": wd_1d}]
         opt = torch.optim.SGD(
             groups,
             lr=lr,
@@ -54,7 +59,7 @@ def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
             nesterov=cfg.SOLVER.NESTEROV,
         )
     elif name == "AdamW":
-        groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+        groups = [{"params": decay}, {"params": no_decay, "weight_decay": wd_1d}]
         opt = torch.optim.AdamW(
             groups, lr=lr, betas=tuple(cfg.SOLVER.DECON.ADAMW_BETAS), weight_decay=wd
         )
@@ -62,6 +67,6 @@ def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
         raise ValueError(f"SOLVER.DECON.OPTIMIZER must be LARS, SGD or AdamW, got {name!r}")
     logger.info(
         f"{name}: peak lr {lr:g}, weight decay {wd:g} on {len(decay)} weight tensors, "
-        f"none on {len(no_decay)} bias/norm tensors"
+        f"{wd_1d:g} on {len(no_decay)} bias/norm tensors"
     )
     return opt

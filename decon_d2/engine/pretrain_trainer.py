@@ -21,7 +21,7 @@ from decon_d2.utils.atomic import atomic_write
 from .base_trainer import DeConTrainerBase
 from .checkpoint import DeConMeta
 from .explicit_keys import ignored_in_pretraining, is_explicit
-from .hooks import IterationSeedHook, MomentumTeacherHook, unwrap_ddp
+from .hooks import DenseLossWarmupHook, IterationSeedHook, MomentumTeacherHook, unwrap_ddp
 from .initial_weights import load_initial_weights
 from .optimizer import build_optimizer
 from .sampler import ResumableTrainingSampler, SampleSeededMapper
@@ -129,6 +129,9 @@ class PretrainTrainer(DeConTrainerBase):
         ret.insert(
             anchor, MomentumTeacherHook(dec.TEACHER_BASE_MOMENTUM, dec.TEACHER_FINAL_MOMENTUM)
         )
+        warmup = self.cfg.MODEL.DECON.DENSECL.LAMBDA_WARMUP_ITERS
+        if warmup > 0:
+            ret.insert(anchor, DenseLossWarmupHook(warmup))  # a before_step hook
         if seeds_each_step(self.cfg):
             ret.insert(0, IterationSeedHook(self.cfg.SEED))  # first: before any before_step
         return ret

@@ -11,7 +11,8 @@
   fine-tuning, as in the authors' runs.
 
 Both zero-initialise the last norm gamma of each residual block (``conv3.norm.weight``), as the
-torchvision ResNet used by SlotCon/DeCon does; Detectron2 leaves it at 1.
+torchvision ResNet used by SlotCon/DeCon does; Detectron2 leaves it at 1, and so does DenseCL's
+ResNet (``MODEL.DECON.ZERO_INIT_RESIDUAL: False``).
 """
 import torch.nn.functional as F
 from detectron2.layers import ShapeSpec
@@ -134,7 +135,9 @@ def build_decon_backbone(cfg, input_shape=None, *, out_levels=None, skip_dropout
     cfg = cfg.clone()
     cfg.defrost()
     cfg.MODEL.RESNETS.NORM = resolve_norm(cfg.MODEL.RESNETS.NORM, cfg.MODEL.DEVICE)
-    bottom_up = zero_init_last_norm_(build_resnet_backbone(cfg, input_shape))
+    bottom_up = build_resnet_backbone(cfg, input_shape)
+    if cfg.MODEL.DECON.ZERO_INIT_RESIDUAL:
+        zero_init_last_norm_(bottom_up)
     if not out_levels:
         return DeConEncoder(bottom_up)
     if decoder_type == "FCN":

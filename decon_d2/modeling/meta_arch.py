@@ -7,16 +7,20 @@ levels come from explicit config keys (``modeling/variants.py`` lists the named 
 Each view goes separately through each network, so norm statistics are per view, as in the
 authors' code. The EMA schedule lives in the engine: a hook calls ``momentum_update(m)`` once per
 optimiser step with m a pure function of the iteration (the authors' code advances it twice
-per step with a decoder: a bug not reproduced, docs/method.md D2).
+per step with a decoder: a bug not reproduced, docs/method.md D2). A head may ask for fewer
+forwards (DenseCL: student on view 1, teacher on view 2 only) through ``student_views`` /
+``teacher_views``; ``teacher_batch_shuffle`` is MoCo's shuffle-BN for the teacher backbone.
 """
 import copy
 
 import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.utils import comm
 from torch import nn
 
 from .backbone import build_decon_backbone
+from .dist import batch_shuffle, batch_unshuffle
 from .events import put_scalars
 from .heads import build_ssl_head
 from .teacher import copy_, ema_update_, paired_tensors
@@ -46,16 +50,25 @@ class DeCon(nn.Module):
         teacher_dropout (bool): the teacher decoder keeps the skip dropout.
         pixel_mean, pixel_std: RGB normalisation of the uint8 views.
         variant (str): the variant name (``variants.variant_label``), for logs and checkpoints.
+        teacher_batch_shuffle (bool): with several processes, run the teacher backbone on a
+            batch shuffled across processes and unshuffle the features the heads read (MoCo's
+            shuffle-BN, used by DenseCL with per-process BN).
     """
 
     @configurable
     def __init__(self, *, backbone, heads, encoder_in_feature, encoder_loss_weight,
-                 teacher_dropout, pixel_mean, pixel_std, variant="decon_ml"):
+                 teacher_dropout, pixel_mean, pixel_std, variant="decon_ml",
+                 teacher_batch_shuffle=False):
         super().__init__()
         self.variant = variant
         self.encoder_in_feature = encoder_in_feature
         self.decoder_levels = [k for k in heads if k != encoder_in_feature]
         self.encoder_loss_weight = float(encoder_loss_weight)
+        self.teacher_batch_shuffle = bool(teacher_batch_shuffle)
+        # Views each network runs: the union of what the heads ask for (default both).
+        self.views = {role: sorted({v for h in heads.values()
+                                    for v in getattr(h, f"{role}_views", (0, 1))})
+                      for role in ("student", "teacher")}
         self.student = _Branch(backbone, heads)
         self.teacher = _Branch(
             copy.deepcopy(backbone), {k: h.make_teacher() for k, h in heads.items()}
@@ -92,11 +105,19 @@ class DeCon(nn.Module):
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
             "variant": variant_label(spec.decoder_type, levels),
+            "teacher_batch_shuffle": d.TEACHER_BATCH_SHUFFLE,
         }
 
     @property
     def device(self):
         return self.pixel_mean.device
+
+    @property
+    def export_branch(self):
+        """The network the converter exports by default: "teacher" (SlotCon/DeCon, D5) or
+        "student" (DenseCL/MoCo), as the heads declare (docs/method.md §4.2)."""
+        head = next(iter(self.student.heads.values()))
+        return getattr(head, "export_branch", "teacher")
 
     def _apply(self, fn, *args, **kwargs):
         self._pairs = None  # parameters may be replaced by .to()/.half(): re-pair lazily
@@ -122,25 +143,37 @@ class DeCon(nn.Module):
         losses are computed with running norm statistics and the centers are not updated.
         """
         views, boxes, flips = self.preprocess(batched_inputs)
-        s_feats = [self.student.backbone(x) for x in views]
+        s_feats = [self.student.backbone(x) if i in self.views["student"] else None
+                   for i, x in enumerate(views)]
         with torch.no_grad():
-            t_feats = [self.teacher.backbone(x) for x in views]
+            t_feats = [self._teacher_features(x) if i in self.views["teacher"] else None
+                       for i, x in enumerate(views)]
 
         losses, logs = {}, {}
         a, n_dec = self.encoder_loss_weight, max(len(self.decoder_levels), 1)
         for name, head in self.student.heads.items():
             is_enc = name == self.encoder_in_feature
             weight, prefix = (a, "enc") if is_enc else ((1.0 - a) / n_dec, "dec")
-            parts, log = head([f[name] for f in s_feats], [f[name] for f in t_feats],
+            parts, log = head([None if f is None else f[name] for f in s_feats],
+                              [None if f is None else f[name] for f in t_feats],
                               self.teacher.heads[name], boxes, flips)
             for k, v in parts.items():
                 key = f"loss_{prefix}_{k}"
                 losses[key] = losses.get(key, 0.0) + weight * v
             logs.update({f"decon/{name}_{k}": v for k, v in log.items()})
-        logs["decon/contrast_skipped"] = sum(
-            v for k, v in logs.items() if k.endswith("_contrast_skipped"))
+        skipped = [v for k, v in logs.items() if k.endswith("_contrast_skipped")]
+        if skipped:  # SlotCon heads (docs/model.md, decision 5)
+            logs["decon/contrast_skipped"] = sum(skipped)
         put_scalars(**logs)
         return losses
+
+    def _teacher_features(self, x):
+        """Teacher backbone features of one view (shuffle-BN across processes when enabled)."""
+        if not self.teacher_batch_shuffle or comm.get_world_size() == 1:
+            return self.teacher.backbone(x)
+        shuffled, order = batch_shuffle(x)
+        feats = self.teacher.backbone(shuffled)
+        return {k: batch_unshuffle(feats[k], order) for k in self.student.heads}
 
     def ema_pairs(self):
         """(teacher tensors, student tensors): the twin parameters the EMA moves, built once."""

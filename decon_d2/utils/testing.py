@@ -1,6 +1,7 @@
 """Instant-test configs, synthetic two-view batches and tiny data sets on disk (photos, a COCO
 json, a semantic-segmentation folder), for the tests and the benchmark (as
-``detectron2.utils.testing`` serves Detectron2's own tests)."""
+``detectron2.utils.testing`` serves Detectron2's own tests); the training drivers of
+``testing_runs`` re-exported."""
 import json
 
 import numpy as np
@@ -12,10 +13,12 @@ from pycocotools import mask as mask_utils
 from decon_d2.engine.setup import build_cfg
 
 from .paths import config_path
+from .testing_runs import gloo_process_group, kill_and_resume, loss_history
 
 __all__ = ["INSTANT_TEST_VARIANTS", "instant_test_cfg", "build_instant_model", "decon_opts",
            "synthetic_batch", "write_photos", "write_coco_instances", "write_sem_seg",
-           "perturb_norm_stats", "save_decon_checkpoint"]
+           "perturb_norm_stats", "save_decon_checkpoint", "gloo_process_group", "loss_history",
+           "kill_and_resume"]
 
 #: variant name -> its instant-test config under configs/quick_schedules/
 INSTANT_TEST_VARIANTS = {
@@ -23,6 +26,9 @@ INSTANT_TEST_VARIANTS = {
     "decon_sl": "quick_schedules/decon_sl_instant_test.yaml",
     "encoder_only": "quick_schedules/slotcon_instant_test.yaml",
     "decon_fcn": "quick_schedules/decon_fcn_instant_test.yaml",
+    "densecl": "quick_schedules/densecl_instant_test.yaml",
+    "decon_densecl_sl": "quick_schedules/decon_densecl_sl_instant_test.yaml",
+    "decon_densecl_ml": "quick_schedules/decon_densecl_ml_instant_test.yaml",
 }
 #: overrides that turn the instant tests' ResNet-18 into the real ResNet-50 (Mask R-CNN keys)
 R50_OPTS = ("MODEL.RESNETS.DEPTH", 50, "MODEL.RESNETS.RES2_OUT_CHANNELS", 256)

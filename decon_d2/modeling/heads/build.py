@@ -8,7 +8,7 @@ __all__ = ["SSL_HEAD_REGISTRY", "build_ssl_head"]
 
 SSL_HEAD_REGISTRY = Registry("SSL_HEAD")
 SSL_HEAD_REGISTRY.__doc__ = """
-Registry for self-supervised loss heads (SlotCon now, DenseCL later), selected by
+Registry for self-supervised loss heads (``SlotConHead``, ``DenseCLHead``), selected by
 ``cfg.MODEL.DECON.HEAD.NAME``. DeCon builds one instance on the encoder feature (res5) and one per
 decoder level in use, and mixes their losses with ``MODEL.DECON.ENCODER_LOSS_WEIGHT``.
 
@@ -26,8 +26,13 @@ an ``nn.Module`` (the *student* head) that provides:
   already multiplied by its within-level weight); ``logs`` maps names to unweighted floats or
   tensors for EventStorage. Buffers (e.g. a center) are updated at the end, in training only.
 
-Every parameter/buffer name of a head must contain ``projector``, ``predictor``, ``prototypes``
-or ``center`` (docs/contracts.md: the converter relies on it).
+Optional class attributes: ``student_views`` / ``teacher_views`` (default ``(0, 1)``), the view
+indices whose features the head reads from each network (DenseCL: ``(0,)`` / ``(1,)``; the
+meta-architecture runs only the forwards some head needs and passes ``None`` for the others);
+``export_branch`` (default "teacher"), the network the converter exports (DenseCL: "student").
+
+Every parameter/buffer name of a head must contain ``projector``, ``predictor``, ``prototypes``,
+``center`` or ``queue`` (docs/contracts.md: the converter relies on it).
 """
 
 

@@ -9,6 +9,8 @@ from detectron2.utils import comm
 from torchvision.ops import roi_align
 
 from ..dist import all_reduce_sum, concat_all_gather
+from .precision import fp32 as _fp32
+from .precision import no_autocast as _no_autocast
 
 __all__ = [
     "semantic_grouping",
@@ -17,18 +19,6 @@ __all__ = [
     "presence",
     "slot_contrast",
 ]
-
-
-def _fp32(x):
-    """Upcast half precision to fp32; leave fp32/fp64 alone (tests use fp64)."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
-def _no_autocast(x):
-    """Autocast off on ``x``'s device: matmuls/einsums of the loss maths then run in the dtype of
-    their (upcast) inputs. Under bf16 autocast a cosine score would otherwise carry ~3 digits,
-    an error of ~0.06 after division by the 0.07 temperature."""
-    return torch.autocast(device_type=x.device.type, enabled=False)
 
 
 def semantic_grouping(z, prototypes, temp, eps=1e-6):
