@@ -23,6 +23,8 @@ VARIANT_CONFIGS = {
     "decon_ml": "decon_pretrain.yaml",
 }
 PRECISIONS = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
+#: what the case option ``mem`` switches on (docs/benchmarks.md, memory)
+MEMORY_OPTIONS = ("ckpt", "recompute")
 
 
 @dataclasses.dataclass
@@ -35,6 +37,9 @@ class Case:
     checkpoint_projectors: bool = False  # MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT
     channels_last: bool = False        # model (hence conv activations) in channels_last
     compile: bool = False              # torch.compile of every projector (in place)
+    conv_projectors: bool = False      # MODEL.DECON.SLOTCON.PROJ_IMPL "conv" (the reference)
+    recompute: bool = False            # MODEL.DECON.SLOTCON.PROJ_RECOMPUTE_NORM_ACT
+    precision: Optional[str] = None    # autocast of this case (None = the run's --precision)
 
     @property
     def label(self):
@@ -44,8 +49,9 @@ class Case:
         if self.decoder_levels:
             parts.append("levels=" + ",".join(self.decoder_levels))
         parts += [n for n, on in (("ckpt", self.checkpoint_projectors), ("cl", self.channels_last),
-                                  ("compile", self.compile)) if on]
-        return "+".join(parts)
+                                  ("compile", self.compile), ("conv", self.conv_projectors),
+                                  ("recompute", self.recompute)) if on]
+        return "+".join(parts + ([self.precision] if self.precision else []))
 
     def overrides(self):
         o = []
@@ -55,19 +61,30 @@ class Case:
             o += ["MODEL.DECON.DECODER_LEVELS", list(self.decoder_levels)]
         if self.checkpoint_projectors:
             o += ["MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT", True]
+        if self.conv_projectors:
+            o += ["MODEL.DECON.SLOTCON.PROJ_IMPL", "conv"]
+        if self.recompute:
+            o += ["MODEL.DECON.SLOTCON.PROJ_RECOMPUTE_NORM_ACT", True]
         return o
 
 
 def parse_case(spec):
     """``variant[+option...]``, options: ``hid<N>``, ``levels=p3,p4``, ``ckpt``, ``cl``,
-    ``compile``; e.g. ``decon_ml+hid1024+ckpt``."""
+    ``compile``, ``conv``, ``recompute``, ``mem`` (= the memory options ``MEMORY_OPTIONS``), a
+    precision (``fp32``, ``bf16``, ``fp16``); e.g. ``decon_ml+hid1024+ckpt``, ``decon_ml+bf16``."""
     variant, *opts = spec.split("+")
     if variant not in VARIANT_CONFIGS:
         raise ValueError(f"unknown variant {variant!r} in {spec!r}; one of {list(VARIANT_CONFIGS)}")
     case = Case(variant)
-    flags = {"ckpt": "checkpoint_projectors", "cl": "channels_last", "compile": "compile"}
+    flags = {"ckpt": "checkpoint_projectors", "cl": "channels_last", "compile": "compile",
+             "conv": "conv_projectors", "recompute": "recompute"}
     for o in opts:
-        if o in flags:
+        if o == "mem":
+            for m in MEMORY_OPTIONS:
+                setattr(case, flags[m], True)
+        elif o in PRECISIONS:
+            case.precision = o
+        elif o in flags:
             setattr(case, flags[o], True)
         elif o.startswith("hid") and o[3:].isdigit():
             case.dec_proj_hidden = int(o[3:])
@@ -86,7 +103,7 @@ def bench_cfg(case, *, crop, batch, device, precision, opts=(), config_dir=None,
         path = config_path(INSTANT_TEST_VARIANTS[case.variant])
     else:
         path = os.path.join(config_dir or str(REPO_ROOT / "configs"), VARIANT_CONFIGS[case.variant])
-    amp = PRECISIONS[precision]
+    amp = PRECISIONS[case.precision or precision]
     overrides = [
         "MODEL.DEVICE", device,
         "INPUT.DECON.CROP_SIZE", crop,

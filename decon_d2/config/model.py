@@ -51,6 +51,14 @@ def add_model_keys(cfg):
     # projector input is kept and the projector forward runs again during backward (same loss and
     # gradients, norm running statistics updated once; costs about one extra projector forward).
     _C.MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT = False
+    # How the projectors compute (same numbers either way, docs/benchmarks.md): "gemm" = matrix
+    # products on the pixels x channels matrix of both views at once, norm statistics per view
+    # (faster); "conv" = 1x1 convolutions view by view (the reference). Norms other than the
+    # BatchNorm family fall back to "conv".
+    _C.MODEL.DECON.SLOTCON.PROJ_IMPL = "gemm"
+    # Memory option of every projector ("gemm" only): keep only the pre-norm hidden activations
+    # for backward and recompute norm + GELU there (elementwise work, no extra GEMM); same numbers.
+    _C.MODEL.DECON.SLOTCON.PROJ_RECOMPUTE_NORM_ACT = False
     # Output width of the projectors = prototype and slot dimension.
     _C.MODEL.DECON.SLOTCON.PROJ_OUT_DIM = 256
     # Hidden width of the student-only slot predictor (MLP out -> hidden -> hidden -> out).
