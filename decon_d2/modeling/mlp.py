@@ -77,6 +77,10 @@ class Projector2d(nn.Module):
         """The MLP on each of V maps (norm statistics per map): a list of V outputs."""
         if self.impl == "conv" or not self._rows_ok(maps):
             return [self._run(self.mlp, x) for x in maps]
+        if not torch.is_grad_enabled() and len(maps) > 1:
+            # No weight gradient to share (the teacher): one view at a time halves the
+            # temporaries, at the same speed.
+            return [y for x in maps for y in self.forward_views([x])]
         out = self._run(self._rows, to_rows(maps), len(maps))
         return from_rows(out, maps[0].shape, len(maps))
 
