@@ -14,6 +14,8 @@ import torch
 from detectron2.utils.events import EventStorage
 from torch.utils.flop_counter import FlopCounterMode
 
+from decon_d2.benchmark import parse_case
+from decon_d2.benchmark.drift import compare_precisions
 from decon_d2.modeling.mlp import Projector2d
 from decon_d2.utils.testing import build_instant_model, synthetic_batch
 
@@ -137,3 +139,14 @@ def test_bf16_autocast_step_keeps_fp32_losses_close_to_fp32():
         assert l16[k].dtype == torch.float32 and torch.isfinite(l16[k]), k
         torch.testing.assert_close(l16[k], l32[k], rtol=0.05, atol=0.02, msg=k)
     assert all(torch.isfinite(v).all() for v in g16.values())
+
+
+def test_bf16_training_follows_fp32_for_20_steps():
+    """20 real steps (LARS at the peak lr, EMA) from the same start: the bf16 losses stay within
+    the tolerance docs/benchmarks.md states (max 10 %, mean 3 % per step at this tiny size)."""
+    res = compare_precisions(parse_case("decon_ml"), "bf16", crop=64, batch=2, steps=20,
+                             instant_test=True)
+    assert res["max_rel_diff"] < 0.10
+    assert sum(res["rel_diff"]) / len(res["rel_diff"]) < 0.03
+    for curve in (res["fp32"], res["bf16"]):  # both train: the loss goes down
+        assert curve[-1] < 0.9 * curve[0]
