@@ -33,7 +33,7 @@ def test_benchmark_one_step_on_cpu(tmp_path, capsys):
     row = next(line for line in printed.splitlines() if line.startswith("decon_sl+ckpt+bf16"))
     assert row.split()[-1].endswith("x")
     mem = data["memory"]
-    assert [m["case"] for m in mem] == ["decon_ml", "decon_ml+ckpt+recompute"]
+    assert [m["case"] for m in mem] == ["decon_ml", "decon_ml+recompute+bbckpt"]
     assert all(m["crop"] == 64 and m["timing"]["peak_memory_mib"] > 0 for m in mem)
     for r in (enc, sl, sl16):
         t = r["timing"]
@@ -56,8 +56,8 @@ def test_case_specs_round_trip():
             case.channels_last, case.compile) == (1024, ["p3", "p4"], True, True, False)
     assert parse_case(case.label) == case
     fast = parse_case("decon_ml+mem+bf16")
-    assert (fast.checkpoint_projectors, fast.recompute, fast.precision) == (True, True, "bf16")
-    assert parse_case(fast.label) == fast and fast.label == "decon_ml+ckpt+recompute+bf16"
+    assert (fast.recompute, fast.backbone_recompute, fast.precision) == (True, True, "bf16")
+    assert parse_case(fast.label) == fast and fast.label == "decon_ml+recompute+bbckpt+bf16"
     assert parse_case("decon_sl+conv").overrides() == ["MODEL.DECON.SLOTCON.PROJ_IMPL", "conv"]
     assert case.overrides() == [
         "MODEL.DECON.SLOTCON.DEC_PROJ_HIDDEN_DIM", 1024, "MODEL.DECON.DECODER_LEVELS", ["p3", "p4"],

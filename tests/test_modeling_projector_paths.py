@@ -16,8 +16,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from decon_d2.benchmark import parse_case
 from decon_d2.benchmark.drift import compare_precisions
+from decon_d2.engine.optimizer import build_optimizer
+from decon_d2.engine.step import DeConStepTrainer
 from decon_d2.modeling.mlp import Projector2d
-from decon_d2.utils.testing import build_instant_model, synthetic_batch
+from decon_d2.utils.testing import build_instant_model, instant_test_cfg, synthetic_batch
 
 SLOTCON = "MODEL.DECON.SLOTCON."
 
@@ -111,7 +113,7 @@ def _model_step(*opts, precision=None):
 @pytest.mark.parametrize("opts", [
     (SLOTCON + "PROJ_IMPL", "gemm"),
     (SLOTCON + "PROJ_IMPL", "gemm", SLOTCON + "PROJ_RECOMPUTE_NORM_ACT", True,
-     SLOTCON + "DEC_PROJ_CHECKPOINT", True),
+     SLOTCON + "DEC_PROJ_CHECKPOINT", True, "MODEL.DECON.BACKBONE_RECOMPUTE", True),
 ], ids=["gemm", "gemm+memory_options"])
 def test_model_step_equals_the_reference(opts):
     """Whole DeCon-ML step: losses, every gradient, every buffer (norm statistics, centers)."""
@@ -150,3 +152,19 @@ def test_bf16_training_follows_fp32_for_20_steps():
     assert sum(res["rel_diff"]) / len(res["rel_diff"]) < 0.03
     for curve in (res["fp32"], res["bf16"]):  # both train: the loss goes down
         assert curve[-1] < 0.9 * curve[0]
+
+
+def test_step_frees_the_last_gradients_before_the_forward():
+    """Memory: the previous step's gradients do not live through the next forward's peak."""
+    cfg = instant_test_cfg("decon_ml")
+    model = build_instant_model("decon_ml")
+    trainer = DeConStepTrainer(model, itertools.repeat(synthetic_batch(2, 64)),
+                               build_optimizer(cfg, model))
+    grads_during_forward = []
+    model.register_forward_pre_hook(lambda m, _: grads_during_forward.append(
+        sum(p.grad is not None for p in m.parameters())))
+    with EventStorage(0):
+        for _ in range(2):
+            trainer.run_step()
+    assert grads_during_forward == [0, 0]
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)

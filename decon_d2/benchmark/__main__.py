@@ -30,7 +30,8 @@ def parse_args(argv=None):
     p.add_argument("--variants", nargs="+", default=None,
                    help="cases, variant[+option...]; options: hid<N> (decoder projector hidden "
                         "width), levels=p3,p4,p5 (decoder levels), ckpt (checkpointed decoder "
-                        "projectors), recompute (norm + GELU recomputed), mem (= "
+                        "projectors), recompute (norm + GELU recomputed), bbckpt (checkpointed "
+                        "ResNet stages), mem (= "
                         f"{'+'.join(MEMORY_OPTIONS)}), conv (reference 1x1-conv projectors), cl "
                         "(channels_last), compile (torch.compile projectors), fp32/bf16/fp16 "
                         "(this case's precision). Default: " + " ".join(DEFAULT_VARIANTS)

@@ -24,7 +24,7 @@ VARIANT_CONFIGS = {
 }
 PRECISIONS = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
 #: what the case option ``mem`` switches on (docs/benchmarks.md, memory)
-MEMORY_OPTIONS = ("ckpt", "recompute")
+MEMORY_OPTIONS = ("recompute", "bbckpt")
 
 
 @dataclasses.dataclass
@@ -39,6 +39,7 @@ class Case:
     compile: bool = False              # torch.compile of every projector (in place)
     conv_projectors: bool = False      # MODEL.DECON.SLOTCON.PROJ_IMPL "conv" (the reference)
     recompute: bool = False            # MODEL.DECON.SLOTCON.PROJ_RECOMPUTE_NORM_ACT
+    backbone_recompute: bool = False   # MODEL.DECON.BACKBONE_RECOMPUTE
     precision: Optional[str] = None    # autocast of this case (None = the run's --precision)
 
     @property
@@ -50,7 +51,8 @@ class Case:
             parts.append("levels=" + ",".join(self.decoder_levels))
         parts += [n for n, on in (("ckpt", self.checkpoint_projectors), ("cl", self.channels_last),
                                   ("compile", self.compile), ("conv", self.conv_projectors),
-                                  ("recompute", self.recompute)) if on]
+                                  ("recompute", self.recompute),
+                                  ("bbckpt", self.backbone_recompute)) if on]
         return "+".join(parts + ([self.precision] if self.precision else []))
 
     def overrides(self):
@@ -65,19 +67,21 @@ class Case:
             o += ["MODEL.DECON.SLOTCON.PROJ_IMPL", "conv"]
         if self.recompute:
             o += ["MODEL.DECON.SLOTCON.PROJ_RECOMPUTE_NORM_ACT", True]
+        if self.backbone_recompute:
+            o += ["MODEL.DECON.BACKBONE_RECOMPUTE", True]
         return o
 
 
 def parse_case(spec):
     """``variant[+option...]``, options: ``hid<N>``, ``levels=p3,p4``, ``ckpt``, ``cl``,
-    ``compile``, ``conv``, ``recompute``, ``mem`` (= the memory options ``MEMORY_OPTIONS``), a
+    ``compile``, ``conv``, ``recompute``, ``bbckpt``, ``mem`` (= ``MEMORY_OPTIONS``), a
     precision (``fp32``, ``bf16``, ``fp16``); e.g. ``decon_ml+hid1024+ckpt``, ``decon_ml+bf16``."""
     variant, *opts = spec.split("+")
     if variant not in VARIANT_CONFIGS:
         raise ValueError(f"unknown variant {variant!r} in {spec!r}; one of {list(VARIANT_CONFIGS)}")
     case = Case(variant)
     flags = {"ckpt": "checkpoint_projectors", "cl": "channels_last", "compile": "compile",
-             "conv": "conv_projectors", "recompute": "recompute"}
+             "conv": "conv_projectors", "recompute": "recompute", "bbckpt": "backbone_recompute"}
     for o in opts:
         if o == "mem":
             for m in MEMORY_OPTIONS:

@@ -26,6 +26,10 @@ def add_model_keys(cfg):
     # Dropout2d probability on the FPN lateral (skip) branches of res4, res3, res2: 0.5 in
     # DeCon-ML, 0.0 in DeCon-SL; must be 0.0 without a decoder.
     _C.MODEL.DECON.SKIP_CHANNEL_DROPOUT = 0.5
+    # Memory option (docs/benchmarks.md): the student ResNet's stem and stages keep only their
+    # inputs for backward and run their forward again there (about +2 % step time on CPU); same
+    # losses, gradients and norm statistics.
+    _C.MODEL.DECON.BACKBONE_RECOMPUTE = False
     # Backbone feature the encoder head reads (the last ResNet stage).
     _C.MODEL.DECON.ENCODER_IN_FEATURE = "res5"
     # Whether the teacher decoder applies the skip dropout too (the authors' code: yes, it runs

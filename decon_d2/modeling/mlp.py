@@ -12,15 +12,13 @@ the 1x1 convs view by view (``impl="conv"``, the reference), faster (docs/benchm
 backward and runs its forward again there; ``recompute=True`` keeps only the pre-norm hidden
 matrices and runs norm + GELU again. Neither moves the norm running statistics a second time.
 """
-import contextlib
-
 import torch
 from detectron2.layers import get_norm
 from torch import nn
-from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from .norm import BatchNorm1dAs2d
-from .pixel_mlp import buffers_restored, from_rows, mlp_rows, rows_supported, to_rows
+from .pixel_mlp import from_rows, mlp_rows, rows_supported, to_rows
+from .recompute import recomputed
 
 __all__ = ["Projector2d", "SlotPredictor"]
 
@@ -91,13 +89,7 @@ class Projector2d(nn.Module):
         return mlp_rows(self.mlp, rows, views, recompute=self.recompute)
 
     def _run(self, fn, *args):
-        if self.checkpoint and torch.is_grad_enabled():
-            return _checkpoint(fn, *args, use_reentrant=False, context_fn=self._contexts)
-        return fn(*args)
-
-    def _contexts(self):
-        # (forward, recomputation): the recomputation leaves the norm statistics untouched.
-        return contextlib.nullcontext(), buffers_restored(self.mlp)
+        return recomputed(self.mlp, fn, *args) if self.checkpoint else fn(*args)
 
 
 class SlotPredictor(nn.Module):

@@ -14,16 +14,15 @@ pre-norm hidden matrix is kept for backward; the norm and GELU run again there (
 GEMM: recomputation stops once the next linear's input exists) and the running statistics are
 restored after it.
 """
-import contextlib
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 from torch.nn.modules.batchnorm import _BatchNorm
-from torch.utils.checkpoint import checkpoint
 
-__all__ = ["rows_supported", "to_rows", "from_rows", "mlp_rows", "buffers_restored"]
+from .recompute import recomputed
+
+__all__ = ["rows_supported", "to_rows", "from_rows", "mlp_rows"]
 
 
 def rows_supported(layers):
@@ -52,18 +51,6 @@ def from_rows(rows, shape, views):
     b, _, h, w = shape
     r = rows.view(b, h, w, views, rows.shape[1])
     return [r[:, :, :, v].permute(0, 3, 1, 2) for v in range(views)]
-
-
-@contextlib.contextmanager
-def buffers_restored(module):
-    """Run the block, then put every buffer of ``module`` back as it was (no counting twice)."""
-    saved = [(b, b.clone()) for b in module.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for b, v in saved:
-                b.copy_(v)
 
 
 @torch.no_grad()
@@ -114,10 +101,8 @@ def mlp_rows(layers, rows, views, recompute=False):
     h = _linear(layers[0], rows)
     for i in range(1, len(layers), 3):
         norm, act, conv = layers[i], layers[i + 1], layers[i + 2]
-        if recompute and torch.is_grad_enabled():
-            h = checkpoint(_norm_act_linear, norm, act, conv, views, h, use_reentrant=False,
-                           context_fn=lambda n=norm: (contextlib.nullcontext(),
-                                                      buffers_restored(n)))
+        if recompute:
+            h = recomputed(norm, _norm_act_linear, norm, act, conv, views, h)
         else:
             h = _norm_act_linear(norm, act, conv, views, h)
     return h
