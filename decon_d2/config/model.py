@@ -60,8 +60,9 @@ def add_model_keys(cfg):
     # (faster); "conv" = 1x1 convolutions view by view (the reference). Norms other than the
     # BatchNorm family fall back to "conv".
     _C.MODEL.DECON.SLOTCON.PROJ_IMPL = "gemm"
-    # Memory option of every projector ("gemm" only): keep only the pre-norm hidden activations
-    # for backward and recompute norm + GELU there (elementwise work, no extra GEMM); same numbers.
+    # Memory option of every projector ("gemm" only): one view at a time, only the pre-norm
+    # hidden activations kept for backward, norm + GELU recomputed there (elementwise work, no
+    # extra GEMM); same numbers, about 2 % more step time on CPU (docs/benchmarks.md).
     _C.MODEL.DECON.SLOTCON.PROJ_RECOMPUTE_NORM_ACT = False
     # Output width of the projectors = prototype and slot dimension.
     _C.MODEL.DECON.SLOTCON.PROJ_OUT_DIM = 256

@@ -9,8 +9,9 @@ Submodules are ``mlp.{0..6}`` so keys read ``...projector.mlp.0.weight`` etc.
 matrix of all views at once, with norm statistics per view (``pixel_mlp``): the same numbers as
 the 1x1 convs view by view (``impl="conv"``, the reference), faster (docs/benchmarks.md).
 ``checkpoint=True`` (the decoder projectors, ``DEC_PROJ_CHECKPOINT``) keeps only its input for
-backward and runs its forward again there; ``recompute=True`` keeps only the pre-norm hidden
-matrices and runs norm + GELU again. Neither moves the norm running statistics a second time.
+backward and runs its forward again there; ``recompute=True`` (the memory mode) runs the views
+one at a time, keeps only the pre-norm hidden matrices and runs norm + GELU again. Neither moves
+the norm running statistics a second time.
 """
 import torch
 from detectron2.layers import get_norm
@@ -43,7 +44,8 @@ class Projector2d(nn.Module):
         impl: "gemm" (rows, all views in one product; falls back to "conv" for norms or shapes
             it cannot take) or "conv" (1x1 convs, view by view: the reference).
         checkpoint: activation checkpointing when gradients are recorded (see module doc).
-        recompute: keep only pre-norm activations, recompute norm + GELU in backward ("gemm").
+        recompute: one view at a time, keep only pre-norm activations, recompute norm + GELU in
+            backward ("gemm").
     """
 
     IMPLS = ("gemm", "conv")
@@ -75,9 +77,9 @@ class Projector2d(nn.Module):
         """The MLP on each of V maps (norm statistics per map): a list of V outputs."""
         if self.impl == "conv" or not self._rows_ok(maps):
             return [self._run(self.mlp, x) for x in maps]
-        if not torch.is_grad_enabled() and len(maps) > 1:
-            # No weight gradient to share (the teacher): one view at a time halves the
-            # temporaries, at the same speed.
+        if (self.recompute or not torch.is_grad_enabled()) and len(maps) > 1:
+            # One view at a time halves the temporaries: free without gradients (the teacher),
+            # part of the memory mode with them (a weight gradient per view, summed).
             return [y for x in maps for y in self.forward_views([x])]
         out = self._run(self._rows, to_rows(maps), len(maps))
         return from_rows(out, maps[0].shape, len(maps))
