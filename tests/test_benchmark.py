@@ -21,7 +21,7 @@ def test_benchmark_one_step_on_cpu(tmp_path, capsys):
     assert rc == 0
     printed = capsys.readouterr().out
     assert "time vs enc" in printed and "FLOPs of decon_sl+ckpt" in printed
-    assert "of fp32 GEMM" in printed and "Memory at crop 64" in printed
+    assert "of fp32 GEMM" in printed and "Memory at crop 64: ratios to decon_ml" in printed
     data = json.loads(out.read_text())
     assert data["meta"]["data_loading"].startswith("excluded")
     enc, sl, sl16 = data["results"]

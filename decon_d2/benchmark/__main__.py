@@ -55,6 +55,8 @@ def parse_args(argv=None):
                    help="then DeCon-ML without and with the memory options (+mem) at this crop and "
                         "--batch, --memory-steps timed steps after one warm-up (0: skip)")
     p.add_argument("--memory-steps", type=int, default=2)
+    p.add_argument("--memory-variants", nargs="+", default=MEMORY_CASES,
+                   help="cases of the memory section; the first is the reference (options off)")
     p.add_argument("--roofline-hidden", type=int, default=4096,
                    help="K = N of the roofline GEMM (M = batch x 2 views x (crop/4)^2 pixels)")
     p.add_argument("--roofline-repeats", type=int, default=3, help="0: no roofline")
@@ -144,7 +146,7 @@ def main(argv=None):
         m = copy.copy(a)
         m.crop, m.steps, m.warmup, m.flops, m.probes, m.batch_search = (
             a.memory_crop, a.memory_steps, 1, False, False, False)
-        memory = run_all(m, path, MEMORY_CASES, save=lambda r: _save(
+        memory = run_all(m, path, a.memory_variants, save=lambda r: _save(
             a, path, results, roofline=roof, memory=r))
     if roof:  # again at the end: the best of both is the roofline (load only slows runs down)
         end = measure_rooflines(roof["shape"], list(roof["start"]), a.device, a.roofline_repeats)

@@ -133,8 +133,7 @@ def build_bench_model(cfg, case, seed=0):
 
 def compile_projectors(model):
     """``torch.compile`` every projector in place (state-dict keys unchanged): the dense per-pixel
-    MLPs are the one part without data-dependent control flow. The heads call
-    ``forward_views``, so that is what is compiled (``Module.compile`` covers ``forward`` only)."""
+    MLPs are the one part without data-dependent control flow."""
     for branch in (model.student, model.teacher):
         for head in branch.heads.values():
-            head.projector.forward_views = torch.compile(head.projector.forward_views)
+            head.projector.compile()

@@ -100,8 +100,7 @@ def memory_table(results, crop, options):
                      _f(ratio("peak_memory_mib"), "{:.2f}x"), _f(t.get("median_step_s"), "{:.2f}"),
                      _f(ratio("median_step_s"), "{:.2f}x"), r.get("error", "")])
     kind = base.get("memory_kind", "memory")
-    title = (f"Memory at crop {crop}: DeCon-ML without and with the memory options "
-             f"(mem = {'+'.join(options)})")
+    title = (f"Memory at crop {crop}: ratios to {results[0]['case']} (mem = {'+'.join(options)})")
     return title + "\n" + _table(["case", "batch", f"{kind} MiB", "mem vs off", "step s",
                                    "time vs off", ""], rows)
 

@@ -71,16 +71,19 @@ class Projector2d(nn.Module):
         _init_(self)
 
     def forward(self, x):
-        return self.forward_views([x])[0]
+        """``x``: one map, or a list of V maps (the views; norm statistics per map) -> the
+        output map, or the list of V outputs."""
+        if torch.is_tensor(x):
+            return self._views([x])[0]
+        return self._views(list(x))
 
-    def forward_views(self, maps):
-        """The MLP on each of V maps (norm statistics per map): a list of V outputs."""
+    def _views(self, maps):
         if self.impl == "conv" or not self._rows_ok(maps):
             return [self._run(self.mlp, x) for x in maps]
         if (self.recompute or not torch.is_grad_enabled()) and len(maps) > 1:
             # One view at a time halves the temporaries: free without gradients (the teacher),
             # part of the memory mode with them (a weight gradient per view, summed).
-            return [y for x in maps for y in self.forward_views([x])]
+            return [y for x in maps for y in self._views([x])]
         out = self._run(self._rows, to_rows(maps), len(maps))
         return from_rows(out, maps[0].shape, len(maps))
 

@@ -9,10 +9,10 @@ instead of one per view plus a sum. Running statistics are updated as if the vie
 normalised one after the other (``_compose_running``). Any BatchNorm-family norm works
 (BatchNorm2d, torch SyncBatchNorm, Detectron2's naive sync BN, through ``functional_call``).
 
-``recompute`` (memory): each (norm, GELU, next linear) step is checkpointed, so only the
-pre-norm hidden matrix is kept for backward; the norm and GELU run again there (elementwise, no
-GEMM: recomputation stops once the next linear's input exists) and the running statistics are
-restored after it.
+``recompute`` (memory, ``mlp_rows``): only the narrow input and one pre-norm hidden matrix per
+later layer are kept for backward; the narrow first linear, the norms and GELUs run again there
+(no hidden x hidden GEMM: recomputation stops once that product's input exists) and the running
+statistics are restored after it.
 """
 import torch
 import torch.nn.functional as F
@@ -92,17 +92,28 @@ def _linear(conv, x):
     return F.linear(x, conv.weight.flatten(1), conv.bias)
 
 
-def _norm_act_linear(norm, act, conv, views, h):
+def _norm_act_linear(norm, act, conv, views, h, first=None):
+    if first is not None:
+        h = _linear(first, h)
     return _linear(conv, act(norm_rows(norm, h, views)))
 
 
 def mlp_rows(layers, rows, views, recompute=False):
-    """The 1x1-conv Sequential ``conv, (norm, act, conv)*`` applied to ``rows``."""
-    h = _linear(layers[0], rows)
+    """The 1x1-conv Sequential ``conv, (norm, act, conv)*`` applied to ``rows``.
+
+    ``recompute``: the first step (narrow input -> first linear -> norm, act -> next linear) and
+    each later (norm, act, linear) step are checkpointed, so backward keeps the narrow input and
+    one pre-norm matrix per later hidden layer; it runs the first (narrow) linear, the norms and
+    activations again, never a hidden x hidden product (recomputation stops at its input).
+    """
+    if not recompute:
+        h = _linear(layers[0], rows)
+        for i in range(1, len(layers), 3):
+            h = _norm_act_linear(layers[i], layers[i + 1], layers[i + 2], views, h)
+        return h
+    h = rows
     for i in range(1, len(layers), 3):
-        norm, act, conv = layers[i], layers[i + 1], layers[i + 2]
-        if recompute:
-            h = recomputed(norm, _norm_act_linear, norm, act, conv, views, h)
-        else:
-            h = _norm_act_linear(norm, act, conv, views, h)
+        first = layers[0] if i == 1 else None
+        h = recomputed(layers[i], _norm_act_linear, layers[i], layers[i + 1], layers[i + 2],
+                       views, h, first)
     return h

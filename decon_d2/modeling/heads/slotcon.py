@@ -116,7 +116,7 @@ class SlotConHead(nn.Module):
     def embed_views(self, maps):
         """``embed`` of each view, the projector running on all views at once."""
         return [semantic_grouping(z, self.prototypes.weight, self.teacher_temp)
-                for z in self.projector.forward_views(maps)]
+                for z in self.projector(maps)]
 
     def forward(self, student_feats, teacher_feats, teacher, boxes, flips):
         """Level loss parts and logs for two views (see ``SSL_HEAD_REGISTRY.__doc__``)."""
