@@ -14,17 +14,28 @@ from decon_d2.benchmark.__main__ import main
 
 def test_benchmark_one_step_on_cpu(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    rc = main(["--variants", "encoder_only", "decon_sl+ckpt", "--crop", "64", "--batch", "2",
-               "--steps", "1", "--warmup", "0", "--device", "cpu", "--in-process",
-               "--json", str(out), "--instant-test"])
+    rc = main(["--variants", "encoder_only", "decon_sl+ckpt", "decon_sl+ckpt+bf16", "--crop", "64",
+               "--batch", "2", "--steps", "1", "--warmup", "0", "--device", "cpu", "--in-process",
+               "--json", str(out), "--instant-test", "--memory-crop", "64", "--memory-steps", "1",
+               "--roofline-hidden", "64", "--roofline-repeats", "1"])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "time vs enc" in printed and "FLOPs of decon_sl+ckpt" in printed
+    assert "of fp32 GEMM" in printed and "Memory at crop 64: ratios to decon_ml" in printed
     data = json.loads(out.read_text())
     assert data["meta"]["data_loading"].startswith("excluded")
-    enc, sl = data["results"]
+    enc, sl, sl16 = data["results"]
     assert [enc["case"], sl["case"]] == ["encoder_only", "decon_sl+ckpt"]
-    for r in (enc, sl):
+    assert (sl["precision"], sl16["precision"]) == ("fp32", "bf16")
+    assert set(data["roofline"]["best"]) == {"fp32", "bf16"}
+    assert all(v > 0 for v in data["roofline"]["best"].values())
+    # The bf16 row is compared with its fp32 twin of the same run.
+    row = next(line for line in printed.splitlines() if line.startswith("decon_sl+ckpt+bf16"))
+    assert row.split()[-1].endswith("x")
+    mem = data["memory"]
+    assert [m["case"] for m in mem] == ["decon_ml", "decon_ml+recompute+bbckpt"]
+    assert all(m["crop"] == 64 and m["timing"]["peak_memory_mib"] > 0 for m in mem)
+    for r in (enc, sl, sl16):
         t = r["timing"]
         assert len(t["step_times_s"]) == 1 and t["images_per_s"] > 0
         assert t["memory_kind"] == "peak_rss" and t["peak_memory_mib"] > 0
@@ -44,6 +55,10 @@ def test_case_specs_round_trip():
     assert (case.dec_proj_hidden, case.decoder_levels, case.checkpoint_projectors,
             case.channels_last, case.compile) == (1024, ["p3", "p4"], True, True, False)
     assert parse_case(case.label) == case
+    fast = parse_case("decon_ml+mem+bf16")
+    assert (fast.recompute, fast.backbone_recompute, fast.precision) == (True, True, "bf16")
+    assert parse_case(fast.label) == fast and fast.label == "decon_ml+recompute+bbckpt+bf16"
+    assert parse_case("decon_sl+conv").overrides() == ["MODEL.DECON.SLOTCON.PROJ_IMPL", "conv"]
     assert case.overrides() == [
         "MODEL.DECON.SLOTCON.DEC_PROJ_HIDDEN_DIM", 1024, "MODEL.DECON.DECODER_LEVELS", ["p3", "p4"],
         "MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT", True]

@@ -11,7 +11,7 @@ from decon_d2.modeling.heads import DenseCLHead
 from decon_d2.modeling.heads.densecl_ops import (
     dense_correspondence, enqueue_, gather_positives, info_nce,
 )
-from decon_d2.utils.testing import build_instant_model, instant_test_cfg, synthetic_batch
+from decon_d2.utils.testing import build_instant_model, synthetic_batch
 
 T = 0.2
 

@@ -1,11 +1,12 @@
 """``python -m decon_d2.benchmark``: cost of a pre-training step per variant (docs/benchmarks.md).
 
-Example (CPU, small):
-    python -m decon_d2.benchmark --crop 96 --batch 2 --steps 3
+Example (CPU; the issue's measurement: fp32 and bf16 against the GEMM roofline, memory at 224):
+    python -m decon_d2.benchmark --crop 160 --batch 4 --precision fp32
 GPU, bf16, the largest batch that fits, 224 crops:
     python -m decon_d2.benchmark --device cuda --precision bf16 --batch-search --json out.json
 """
 import argparse
+import copy
 import datetime
 import json
 import os
@@ -15,18 +16,26 @@ import tempfile
 
 import torch
 
-from .cases import PRECISIONS, parse_case
-from .report import flop_table, timing_table
+from .cases import MEMORY_OPTIONS, PRECISIONS, parse_case
+from .report import flop_table, memory_table, roofline_lines, timing_table
+from .roofline import measure_rooflines, projector_gemm_shape
+
+DEFAULT_VARIANTS = ["encoder_only", "decon_sl", "decon_ml"]
+MEMORY_CASES = ["decon_ml", "decon_ml+mem"]
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m decon_d2.benchmark", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variants", nargs="+", default=["encoder_only", "decon_sl", "decon_ml"],
+    p.add_argument("--variants", nargs="+", default=None,
                    help="cases, variant[+option...]; options: hid<N> (decoder projector hidden "
                         "width), levels=p3,p4,p5 (decoder levels), ckpt (checkpointed decoder "
-                        "projectors / DenseCL necks), chunk<N> (DenseCL InfoNCE in row chunks), "
-                        "cl (channels_last), compile (torch.compile projectors)")
+                        "projectors / DenseCL necks), chunk<N> (DenseCL InfoNCE in row chunks), recompute (norm + GELU recomputed), bbckpt (checkpointed "
+                        "ResNet stages), mem (= "
+                        f"{'+'.join(MEMORY_OPTIONS)}), conv (reference 1x1-conv projectors), cl "
+                        "(channels_last), compile (torch.compile projectors), fp32/bf16/fp16 "
+                        "(this case's precision). Default: " + " ".join(DEFAULT_VARIANTS)
+                        + ", and decon_ml+bf16 when --precision is fp32")
     p.add_argument("--crop", type=int, default=224)
     p.add_argument("--batch", type=int, default=2, help="images per step (start of --batch-search)")
     p.add_argument("--steps", type=int, default=5, help="timed steps (0: FLOPs only)")
@@ -42,6 +51,15 @@ def parse_args(argv=None):
                    help="batch of the FLOP count (reported per image; 0 = --batch)")
     p.add_argument("--probes", action="store_true",
                    help="also time EMA foreach-vs-loop and one-call-vs-two-calls for the views")
+    p.add_argument("--memory-crop", type=int, default=224,
+                   help="then DeCon-ML without and with the memory options (+mem) at this crop and "
+                        "--batch, --memory-steps timed steps after one warm-up (0: skip)")
+    p.add_argument("--memory-steps", type=int, default=2)
+    p.add_argument("--memory-variants", nargs="+", default=MEMORY_CASES,
+                   help="cases of the memory section; the first is the reference (options off)")
+    p.add_argument("--roofline-hidden", type=int, default=4096,
+                   help="K = N of the roofline GEMM (M = batch x 2 views x (crop/4)^2 pixels)")
+    p.add_argument("--roofline-repeats", type=int, default=3, help="0: no roofline")
     p.add_argument("--peak-tflops", type=float, default=0.0,
                    help="bf16 peak of the device for MFU (default: from the device name)")
     p.add_argument("--in-process", action="store_true",
@@ -68,24 +86,25 @@ def _worker_argv(a, spec, out):
     return argv + list(a.opts)
 
 
-def _save(a, path, results):
+def _save(a, path, results, **extra):
     meta = {k: v for k, v in vars(a).items() if not k.startswith("_")}
     meta.update(torch=torch.__version__, threads=torch.get_num_threads(),
                 date=datetime.datetime.now().isoformat(timespec="seconds"),
                 data_loading="excluded (synthetic batch in the contract format)")
     with open(path, "w") as f:
-        json.dump({"meta": meta, "results": results}, f, indent=1)
+        json.dump({"meta": meta, "results": results, **extra}, f, indent=1)
 
 
-def run_all(a, path):
-    """Results of every case, each in a fresh subprocess unless ``--in-process``; the JSON at
-    ``path`` is rewritten after every case, so a run cut short keeps what it measured."""
+def run_all(a, path, specs, save=None):
+    """Results of every case, each in a fresh subprocess unless ``--in-process``; ``save(results)``
+    rewrites the JSON after every case, so a run cut short keeps what it measured."""
     from .worker import run_case
 
+    save = save or (lambda r: _save(a, path, r))
     results = []
-    for spec in a.variants:
+    for spec in specs:
         if results:
-            _save(a, path, results)
+            save(results)
         case = parse_case(spec)
         print(f"[benchmark] {case.label} ...", file=sys.stderr, flush=True)
         if a.in_process:
@@ -119,15 +138,44 @@ def main(argv=None):
     path = a.json or os.path.join(
         "output", "benchmark", datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ".json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    results = run_all(a, path)
-    _save(a, path, results)
-    print(timing_table(results))
+    specs = a.variants or DEFAULT_VARIANTS + ["decon_ml+bf16"] * (a.precision == "fp32")
+    roof = _rooflines(a, specs)
+    results = run_all(a, path, specs, save=lambda r: _save(a, path, r, roofline=roof))
+    memory = []
+    if a.memory_crop:
+        m = copy.copy(a)
+        m.crop, m.steps, m.warmup, m.flops, m.probes, m.batch_search = (
+            a.memory_crop, a.memory_steps, 1, False, False, False)
+        memory = run_all(m, path, a.memory_variants, save=lambda r: _save(
+            a, path, results, roofline=roof, memory=r))
+    if roof:  # again at the end: the best of both is the roofline (load only slows runs down)
+        end = measure_rooflines(roof["shape"], list(roof["start"]), a.device, a.roofline_repeats)
+        roof["end"] = end
+        roof["best"] = {k: max(filter(None, (v, end.get(k))), default=None)
+                        for k, v in roof["start"].items()}
+    _save(a, path, results, roofline=roof, memory=memory)
+    if roof:
+        print(roofline_lines(roof, a.device))
+    print(timing_table(results, (roof or {}).get("best")))
+    if memory:
+        print("\n" + memory_table(memory, a.memory_crop, MEMORY_OPTIONS))
     if not a.quiet_flops:
         for r in results:
             if "flops" in r:
                 print("\n" + flop_table(r))
     print(f"\n[benchmark] results written to {path}", file=sys.stderr)
-    return 0 if all("error" not in r for r in results) else 1
+    return 0 if all("error" not in r for r in results + memory) else 1
+
+
+def _rooflines(a, specs):
+    """GEMM throughput at the projector's shape for fp32 and each precision of the run."""
+    if not a.roofline_repeats:
+        return {}
+    shape = projector_gemm_shape(a.batch, a.crop, a.roofline_hidden)
+    precisions = {parse_case(s).precision or a.precision for s in specs}
+    print(f"[benchmark] GEMM roofline {shape} ...", file=sys.stderr, flush=True)
+    return {"shape": shape, "start": measure_rooflines(shape, precisions, a.device,
+                                                        a.roofline_repeats)}
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ VARIANT_CONFIGS = {
 #: DenseCL cases state both memory options themselves (off unless named), whatever the config says
 DENSECL_VARIANTS = ("densecl", "decon_densecl_sl", "decon_densecl_ml")
 PRECISIONS = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
+#: what the case option ``mem`` switches on (docs/benchmarks.md, memory)
+MEMORY_OPTIONS = ("recompute", "bbckpt")
 
 
 @dataclasses.dataclass
@@ -41,6 +43,10 @@ class Case:
     chunk_rows: int = 0                # MODEL.DECON.DENSECL.LOSS_CHUNK_ROWS (DenseCL cases)
     channels_last: bool = False        # model (hence conv activations) in channels_last
     compile: bool = False              # torch.compile of every projector (in place)
+    conv_projectors: bool = False      # MODEL.DECON.SLOTCON.PROJ_IMPL "conv" (the reference)
+    recompute: bool = False            # MODEL.DECON.SLOTCON.PROJ_RECOMPUTE_NORM_ACT
+    backbone_recompute: bool = False   # MODEL.DECON.BACKBONE_RECOMPUTE
+    precision: Optional[str] = None    # autocast of this case (None = the run's --precision)
 
     @property
     def label(self):
@@ -52,8 +58,10 @@ class Case:
         if self.chunk_rows:
             parts.append(f"chunk{self.chunk_rows}")
         parts += [n for n, on in (("ckpt", self.checkpoint_projectors), ("cl", self.channels_last),
-                                  ("compile", self.compile)) if on]
-        return "+".join(parts)
+                                  ("compile", self.compile), ("conv", self.conv_projectors),
+                                  ("recompute", self.recompute),
+                                  ("bbckpt", self.backbone_recompute)) if on]
+        return "+".join(parts + ([self.precision] if self.precision else []))
 
     def overrides(self):
         if self.variant in DENSECL_VARIANTS:
@@ -66,20 +74,33 @@ class Case:
             o += ["MODEL.DECON.DECODER_LEVELS", list(self.decoder_levels)]
         if self.checkpoint_projectors:
             o += ["MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT", True]
+        if self.conv_projectors:
+            o += ["MODEL.DECON.SLOTCON.PROJ_IMPL", "conv"]
+        if self.recompute:
+            o += ["MODEL.DECON.SLOTCON.PROJ_RECOMPUTE_NORM_ACT", True]
+        if self.backbone_recompute:
+            o += ["MODEL.DECON.BACKBONE_RECOMPUTE", True]
         return o
 
 
 def parse_case(spec):
     """``variant[+option...]``, options: ``hid<N>``, ``levels=p3,p4`` (SlotCon cases),
-    ``chunk<N>`` (DenseCL cases), ``ckpt``, ``cl``, ``compile``; e.g. ``decon_ml+hid1024+ckpt``,
-    ``decon_densecl_ml+chunk4096+ckpt``."""
+    ``chunk<N>`` (DenseCL cases), ``ckpt``, ``cl``, ``compile``, ``conv``, ``recompute``,
+    ``bbckpt``, ``mem`` (= ``MEMORY_OPTIONS``), a precision (``fp32``, ``bf16``, ``fp16``); e.g.
+    ``decon_ml+hid1024+ckpt``, ``decon_ml+bf16``, ``decon_densecl_ml+chunk4096+ckpt``."""
     variant, *opts = spec.split("+")
     if variant not in VARIANT_CONFIGS:
         raise ValueError(f"unknown variant {variant!r} in {spec!r}; one of {list(VARIANT_CONFIGS)}")
     case = Case(variant)
-    flags = {"ckpt": "checkpoint_projectors", "cl": "channels_last", "compile": "compile"}
+    flags = {"ckpt": "checkpoint_projectors", "cl": "channels_last", "compile": "compile",
+             "conv": "conv_projectors", "recompute": "recompute", "bbckpt": "backbone_recompute"}
     for o in opts:
-        if o in flags:
+        if o == "mem":
+            for m in MEMORY_OPTIONS:
+                setattr(case, flags[m], True)
+        elif o in PRECISIONS:
+            case.precision = o
+        elif o in flags:
             setattr(case, flags[o], True)
         elif o.startswith("hid") and o[3:].isdigit():
             case.dec_proj_hidden = int(o[3:])
@@ -103,7 +124,7 @@ def bench_cfg(case, *, crop, batch, device, precision, opts=(), config_dir=None,
         path = config_path(INSTANT_TEST_VARIANTS[case.variant])
     else:
         path = os.path.join(config_dir or str(REPO_ROOT / "configs"), VARIANT_CONFIGS[case.variant])
-    amp = PRECISIONS[precision]
+    amp = PRECISIONS[case.precision or precision]
     overrides = [
         "MODEL.DEVICE", device,
         "INPUT.DECON.CROP_SIZE", crop,
@@ -128,7 +149,7 @@ def build_bench_model(cfg, case, seed=0):
 
 
 def compile_projectors(model):
-    """``torch.compile`` every projector in place (state-dict keys unchanged): the dense 1x1-conv
+    """``torch.compile`` every projector in place (state-dict keys unchanged): the dense per-pixel
     MLPs are the one part without data-dependent control flow."""
     for branch in (model.student, model.teacher):
         for head in branch.heads.values():

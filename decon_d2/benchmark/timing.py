@@ -34,6 +34,7 @@ def make_step(cfg, model, batch):
         synchronize(device)
 
     step.optimizer = trainer.optimizer
+    step.storage = storage  # the losses each step logged (``total_loss``, ...)
     return step
 
 

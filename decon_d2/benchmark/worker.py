@@ -53,7 +53,7 @@ def run_case(case, a):
                          instant_test=a.instant_test)
 
     res = {"case": case.label, "variant": case.variant, "crop": a.crop,
-           "precision": a.precision, "device": device_name(a.device)}
+           "precision": case.precision or a.precision, "device": device_name(a.device)}
     model = build_bench_model(cfg_of(a.batch), case)
     res["params_student_m"] = sum(p.numel() for p in model.student.parameters()) / 1e6
     if a.flops:

@@ -28,6 +28,10 @@ def add_model_keys(cfg):
     # Dropout2d probability on the FPN lateral (skip) branches of res4, res3, res2: 0.5 in
     # DeCon-ML, 0.0 in DeCon-SL; must be 0.0 without a decoder and with the FCN (no skips).
     _C.MODEL.DECON.SKIP_CHANNEL_DROPOUT = 0.5
+    # Memory option (docs/benchmarks.md): the student ResNet's stem and stages keep only their
+    # inputs for backward and run their forward again there (about +2 % step time on CPU); same
+    # losses, gradients and norm statistics.
+    _C.MODEL.DECON.BACKBONE_RECOMPUTE = False
     # Backbone feature the encoder head reads (the last ResNet stage).
     _C.MODEL.DECON.ENCODER_IN_FEATURE = "res5"
     # Whether the teacher decoder applies the skip dropout too (the authors' code: yes, it runs
@@ -57,6 +61,15 @@ def add_model_keys(cfg):
     # projector input is kept and the projector forward runs again during backward (same loss and
     # gradients, norm running statistics updated once; costs about one extra projector forward).
     _C.MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT = False
+    # How the projectors compute (same numbers either way, docs/benchmarks.md): "gemm" = matrix
+    # products on the pixels x channels matrix of both views at once, norm statistics per view
+    # (faster); "conv" = 1x1 convolutions view by view (the reference). Norms other than the
+    # BatchNorm family fall back to "conv".
+    _C.MODEL.DECON.SLOTCON.PROJ_IMPL = "gemm"
+    # Memory option of every projector ("gemm" only): one view at a time, only the pre-norm
+    # hidden activations kept for backward, norm + GELU recomputed there (elementwise work, no
+    # extra GEMM); same numbers, about 2 % more step time on CPU (docs/benchmarks.md).
+    _C.MODEL.DECON.SLOTCON.PROJ_RECOMPUTE_NORM_ACT = False
     # Output width of the projectors = prototype and slot dimension.
     _C.MODEL.DECON.SLOTCON.PROJ_OUT_DIM = 256
     # Hidden width of the student-only slot predictor (MLP out -> hidden -> hidden -> out).

@@ -71,6 +71,9 @@ class DeConStepTrainer(SimpleTrainer):
         data_time = time.perf_counter() - start
         self._count_corrupt(data)
 
+        # Before the forward, not after it as in SimpleTrainer: the last step's gradients (one
+        # copy of the student's weights) are freed before the activations peak (same numbers).
+        self.optimizer.zero_grad()
         with torch.autocast(
             self.device_type, dtype=self.precision, enabled=self.precision is not None
         ):
@@ -79,7 +82,6 @@ class DeConStepTrainer(SimpleTrainer):
             loss_dict = {"total_loss": loss_dict}
         losses = sum(v.float() for v in loss_dict.values())
 
-        self.optimizer.zero_grad()
         if self.grad_scaler is not None:
             self.grad_scaler.scale(losses).backward()
         else:

@@ -12,7 +12,8 @@
 
 Both zero-initialise the last norm gamma of each residual block (``conv3.norm.weight``), as the
 torchvision ResNet used by SlotCon/DeCon does; Detectron2 leaves it at 1, and so does DenseCL's
-ResNet (``MODEL.DECON.ZERO_INIT_RESIDUAL: False``).
+ResNet (``MODEL.DECON.ZERO_INIT_RESIDUAL: False``). ``recompute_stages``
+(``MODEL.DECON.BACKBONE_RECOMPUTE``, a memory option) checkpoints the ResNet stem and stages.
 """
 import torch.nn.functional as F
 from detectron2.layers import ShapeSpec
@@ -27,6 +28,7 @@ from torch import nn
 
 from .fcn import DeConFCN
 from .norm import resolve_norm
+from .recompute import resnet_features
 
 __all__ = ["DeConEncoder", "DeConFPN", "build_decon_backbone", "zero_init_last_norm_"]
 
@@ -48,9 +50,10 @@ class DeConEncoder(Backbone):
     def __init__(self, bottom_up):
         super().__init__()
         self.bottom_up = bottom_up
+        self.recompute_stages = False
 
     def forward(self, x):
-        return self.bottom_up(x)
+        return resnet_features(self.bottom_up, x, self.recompute_stages)
 
     def output_shape(self):
         return self.bottom_up.output_shape()
@@ -90,6 +93,7 @@ class DeConFPN(FPN):
                 getattr(self, "fpn_lateral" + name[3:]).requires_grad_(False)
         # No parameters, hence no state-dict keys. p is changed by ``set_skip_dropout``.
         self.skip_dropout = nn.Dropout2d(skip_dropout)
+        self.recompute_stages = False
 
     def set_skip_dropout(self, p):
         """Change the skip-branch dropout probability (the teacher may run without it)."""
@@ -97,7 +101,7 @@ class DeConFPN(FPN):
 
     def forward(self, x):
         """Return ``{res2..res5 (as the ResNet gives them), p* in out_levels}``."""
-        feats = self.bottom_up(x)
+        feats = resnet_features(self.bottom_up, x, self.recompute_stages)
         # coarse to fine, down to the finest level in use
         names = self.in_features[::-1][: self._n_top_down]
         prev = self.lateral_convs[0](feats[names[0]])
@@ -139,19 +143,25 @@ def build_decon_backbone(cfg, input_shape=None, *, out_levels=None, skip_dropout
     if cfg.MODEL.DECON.ZERO_INIT_RESIDUAL:
         zero_init_last_norm_(bottom_up)
     if not out_levels:
-        return DeConEncoder(bottom_up)
+        return _recompute_stages(DeConEncoder(bottom_up), cfg)
     if decoder_type == "FCN":
         f = cfg.MODEL.DECON.FCN
-        return DeConFCN(bottom_up, cfg.MODEL.DECON.ENCODER_IN_FEATURE, channels=f.CONVS_DIM,
-                        num_convs=f.NUM_CONVS, dilation=f.DILATION,
-                        norm=resolve_norm(f.NORM, cfg.MODEL.DEVICE))
+        return _recompute_stages(DeConFCN(
+            bottom_up, cfg.MODEL.DECON.ENCODER_IN_FEATURE, channels=f.CONVS_DIM,
+            num_convs=f.NUM_CONVS, dilation=f.DILATION,
+            norm=resolve_norm(f.NORM, cfg.MODEL.DEVICE)), cfg)
     if not cfg.MODEL.FPN.IN_FEATURES:
         raise ValueError("A DeCon decoder needs MODEL.FPN.IN_FEATURES (res2..res5).")
-    return DeConFPN(
+    return _recompute_stages(DeConFPN(
         bottom_up,
         cfg.MODEL.FPN.IN_FEATURES,
         cfg.MODEL.FPN.OUT_CHANNELS,
         resolve_norm(cfg.MODEL.FPN.NORM, cfg.MODEL.DEVICE),
         out_levels=out_levels,
         skip_dropout=skip_dropout,
-    )
+    ), cfg)
+
+
+def _recompute_stages(backbone, cfg):
+    backbone.recompute_stages = bool(cfg.MODEL.DECON.BACKBONE_RECOMPUTE)
+    return backbone

@@ -18,6 +18,8 @@ from detectron2.layers import Conv2d, ShapeSpec, get_norm
 from detectron2.modeling import Backbone
 from torch import nn
 
+from .recompute import resnet_features
+
 __all__ = ["fcn_convs", "FCNDecoder", "DeConFCN", "FCN_FEATURE", "fcn_record"]
 
 #: name of the FCN decoder's output feature (its ``DECODER_LEVELS`` entry)
@@ -64,9 +66,10 @@ class DeConFCN(Backbone):
                              f"return ({sorted(shapes)}): add it to MODEL.RESNETS.OUT_FEATURES")
         self.fcn = FCNDecoder(shapes[in_feature].channels, channels, num_convs, dilation, norm)
         self._fcn_shape = ShapeSpec(channels=channels, stride=shapes[in_feature].stride)
+        self.recompute_stages = False  # MODEL.DECON.BACKBONE_RECOMPUTE (modeling/backbone.py)
 
     def forward(self, x):
-        feats = self.bottom_up(x)
+        feats = resnet_features(self.bottom_up, x, self.recompute_stages)
         return {**feats, FCN_FEATURE: self.fcn(feats[self.in_feature])}
 
     def output_shape(self):

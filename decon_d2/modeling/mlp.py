@@ -5,19 +5,21 @@ normal(0.02) weights and zero biases (SlotCon's DINO-style heads). Norm names co
 config and are resolved for the process layout by the caller (``norm.resolve_norm``).
 Submodules are ``mlp.{0..6}`` so keys read ``...projector.mlp.0.weight`` etc.
 
-``Projector2d(checkpoint=True)`` (the decoder projectors, ``DEC_PROJ_CHECKPOINT``) keeps only its
-input for backward and runs its forward again there: at p2 its hidden activations (several
-``N x 4096 x H/4 x W/4`` tensors per view) dominate training memory. The recomputation must not
-move the norm running statistics a second time, so their buffers are restored after it.
+``Projector2d`` runs, by default (``impl="gemm"``), as matrix products on the pixels x channels
+matrix of all views at once, with norm statistics per view (``pixel_mlp``): the same numbers as
+the 1x1 convs view by view (``impl="conv"``, the reference), faster (docs/benchmarks.md).
+``checkpoint=True`` (the decoder projectors, ``DEC_PROJ_CHECKPOINT``) keeps only its input for
+backward and runs its forward again there; ``recompute=True`` (the memory mode) runs the views
+one at a time, keeps only the pre-norm hidden matrices and runs norm + GELU again. Neither moves
+the norm running statistics a second time.
 """
-import contextlib
-
 import torch
 from detectron2.layers import get_norm
 from torch import nn
-from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from .norm import BatchNorm1dAs2d
+from .pixel_mlp import from_rows, mlp_rows, rows_supported, to_rows
+from .recompute import recomputed
 
 __all__ = ["Projector2d", "SlotPredictor"]
 
@@ -35,27 +37,28 @@ def _init_(module):
                 nn.init.zeros_(m.bias)
 
 
-@contextlib.contextmanager
-def _buffers_restored(module):
-    """Run the block, then put every buffer of ``module`` back as it was (no counting twice)."""
-    saved = [(b, b.clone()) for b in module.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for b, v in saved:
-                b.copy_(v)
-
-
 class Projector2d(nn.Module):
-    """Per-pixel MLP on an ``N x C x H x W`` map (1x1 convs + 2-D norm + GELU).
+    """Per-pixel MLP on ``N x C x H x W`` maps (1x1 convs + 2-D norm + GELU).
 
-    ``checkpoint=True``: activation checkpointing when gradients are recorded (see module doc).
+    Args:
+        impl: "gemm" (rows, all views in one product; falls back to "conv" for norms or shapes
+            it cannot take) or "conv" (1x1 convs, view by view: the reference).
+        checkpoint: activation checkpointing when gradients are recorded (see module doc).
+        recompute: one view at a time, keep only pre-norm activations, recompute norm + GELU in
+            backward ("gemm").
     """
 
-    def __init__(self, in_dim, hidden_dim, out_dim, norm, checkpoint=False):
+    IMPLS = ("gemm", "conv")
+
+    def __init__(self, in_dim, hidden_dim, out_dim, norm, checkpoint=False, impl="gemm",
+                 recompute=False):
         super().__init__()
+        if impl not in self.IMPLS:
+            raise ValueError(f"MODEL.DECON.SLOTCON.PROJ_IMPL must be one of {self.IMPLS}, "
+                             f"got {impl!r}")
         self.checkpoint = bool(checkpoint)
+        self.impl = impl
+        self.recompute = bool(recompute)
         self.mlp = nn.Sequential(
             nn.Conv2d(in_dim, hidden_dim, 1),
             _norm2d(norm, hidden_dim),
@@ -68,13 +71,30 @@ class Projector2d(nn.Module):
         _init_(self)
 
     def forward(self, x):
-        if self.checkpoint and torch.is_grad_enabled():
-            return _checkpoint(self.mlp, x, use_reentrant=False, context_fn=self._contexts)
-        return self.mlp(x)
+        """``x``: one map, or a list of V maps (the views; norm statistics per map) -> the
+        output map, or the list of V outputs."""
+        if torch.is_tensor(x):
+            return self._views([x])[0]
+        return self._views(list(x))
 
-    def _contexts(self):
-        # (forward, recomputation): the recomputation leaves the norm statistics untouched.
-        return contextlib.nullcontext(), _buffers_restored(self.mlp)
+    def _views(self, maps):
+        if self.impl == "conv" or not self._rows_ok(maps):
+            return [self._run(self.mlp, x) for x in maps]
+        if (self.recompute or not torch.is_grad_enabled()) and len(maps) > 1:
+            # One view at a time halves the temporaries: free without gradients (the teacher),
+            # part of the memory mode with them (a weight gradient per view, summed).
+            return [y for x in maps for y in self._views([x])]
+        out = self._run(self._rows, to_rows(maps), len(maps))
+        return from_rows(out, maps[0].shape, len(maps))
+
+    def _rows_ok(self, maps):
+        return all(x.shape == maps[0].shape for x in maps) and rows_supported(self.mlp)
+
+    def _rows(self, rows, views):
+        return mlp_rows(self.mlp, rows, views, recompute=self.recompute)
+
+    def _run(self, fn, *args):
+        return recomputed(self.mlp, fn, *args) if self.checkpoint else fn(*args)
 
 
 class SlotPredictor(nn.Module):

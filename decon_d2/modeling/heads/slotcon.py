@@ -36,6 +36,8 @@ class SlotConHead(nn.Module):
         center_momentum: EMA momentum of the center.
         norm: resolved norm name of the projector; pred_norm: of the predictor.
         proj_checkpoint: activation checkpointing of the projector (a memory dial).
+        proj_impl, proj_recompute: the projector's fast path and its norm + GELU recomputation
+            (``Projector2d``; same numbers).
         role: "student" (with predictor and center) or "teacher" (twin, frozen).
     """
 
@@ -56,6 +58,8 @@ class SlotConHead(nn.Module):
         norm,
         pred_norm,
         proj_checkpoint=False,
+        proj_impl="gemm",
+        proj_recompute=False,
         role="student",
     ):
         super().__init__()
@@ -68,7 +72,8 @@ class SlotConHead(nn.Module):
         self.group_loss_weight = group_loss_weight
         self.center_momentum = center_momentum
         self.projector = Projector2d(in_channels, proj_hidden_dim, out_dim, norm,
-                                     checkpoint=proj_checkpoint)
+                                     checkpoint=proj_checkpoint, impl=proj_impl,
+                                     recompute=proj_recompute)
         self.prototypes = nn.Embedding(num_prototypes, out_dim)  # N(0, 1) init, as SlotCon
         if role == "student":
             self.predictor = SlotPredictor(out_dim, pred_hidden_dim, out_dim, pred_norm)
@@ -94,6 +99,8 @@ class SlotConHead(nn.Module):
             "norm": resolve_norm(c.NORM, cfg.MODEL.DEVICE),
             "pred_norm": resolve_norm(c.NORM, cfg.MODEL.DEVICE, count_weighted=True),
             "proj_checkpoint": bool(is_decoder and c.DEC_PROJ_CHECKPOINT),
+            "proj_impl": c.PROJ_IMPL,
+            "proj_recompute": c.PROJ_RECOMPUTE_NORM_ACT,
         }
 
     def make_teacher(self):
@@ -104,14 +111,19 @@ class SlotConHead(nn.Module):
 
     def embed(self, x):
         """Project a map and group it: returns (slots B x K x D, scores B x K x H x W)."""
-        return semantic_grouping(self.projector(x), self.prototypes.weight, self.teacher_temp)
+        return self.embed_views([x])[0]
+
+    def embed_views(self, maps):
+        """``embed`` of each view, the projector running on all views at once."""
+        return [semantic_grouping(z, self.prototypes.weight, self.teacher_temp)
+                for z in self.projector(maps)]
 
     def forward(self, student_feats, teacher_feats, teacher, boxes, flips):
         """Level loss parts and logs for two views (see ``SSL_HEAD_REGISTRY.__doc__``)."""
         assert self.role == "student", "call the student head; it runs its teacher twin"
-        s_slots, s_scores = zip(*[self.embed(x) for x in student_feats])
+        s_slots, s_scores = zip(*self.embed_views(student_feats))
         with torch.no_grad():
-            t_slots, t_scores = zip(*[teacher.embed(y) for y in teacher_feats])
+            t_slots, t_scores = zip(*teacher.embed_views(teacher_feats))
         s_aligned = [align_scores(a, b, f) for a, b, f in zip(s_scores, boxes, flips)]
         t_aligned = [align_scores(a, b, f) for a, b, f in zip(t_scores, boxes, flips)]
 
