@@ -6,12 +6,14 @@ One module per concern, each declaring its keys with a one-line comment:
 - ``MODEL.DECON.*``     the DeCon meta-architecture, decoder, heads and losses (``model.py``)
 - ``SOLVER.DECON.*``, ``SOLVER.AMP.PRECISION``: optimiser, schedules, precision (``solver.py``)
 - ``DATASETS.DECON.*``  limited-data fine-tuning (``datasets.py``)
+- ``TEST.DECON.*``      online probe and slot maps during pre-training (``probe.py``)
 
 These modules import nothing from the rest of ``decon_d2``, so any module may import this one.
 """
 from .datasets import add_dataset_keys
 from .input import add_input_keys
 from .model import add_model_keys
+from .probe import add_probe_keys
 from .solver import add_solver_keys
 
 __all__ = ["add_decon_config"]
@@ -19,6 +21,7 @@ __all__ = ["add_decon_config"]
 
 def add_decon_config(cfg):
     """Add all decon-d2 keys (with defaults) to a Detectron2 ``CfgNode``, in place; returns it."""
-    for add in (add_input_keys, add_model_keys, add_solver_keys, add_dataset_keys):
+    for add in (add_input_keys, add_model_keys, add_solver_keys, add_dataset_keys,
+                add_probe_keys):
         add(cfg)
     return cfg

@@ -19,8 +19,10 @@ from .base_trainer import DeConTrainerBase
 from .checkpoint import DeConMeta
 from .hooks import IterationSeedHook, MomentumTeacherHook, unwrap_ddp
 from .optimizer import build_optimizer
+from .probe_hook import OnlineProbeHook
 from .sampler import ResumableTrainingSampler, SampleSeededMapper
 from .schedules import compute_schedule, scaled_lr, warmup_cosine_param_scheduler
+from .slot_map_hook import SlotMapHook
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +108,13 @@ class PretrainTrainer(DeConTrainerBase):
         ret.insert(
             anchor, MomentumTeacherHook(dec.TEACHER_BASE_MOMENTUM, dec.TEACHER_FINAL_MOMENTUM)
         )
+        # Monitoring reads the updated teacher and writes before the PeriodicWriter (last).
+        anchor = next(i for i, h in enumerate(ret) if isinstance(h, hooks.EvalHook))
+        test = self.cfg.TEST.DECON
+        if test.VIS_PERIOD > 0:
+            ret.insert(anchor, SlotMapHook(self.cfg))
+        if test.PROBE_PERIOD > 0:
+            ret.insert(anchor, OnlineProbeHook(self.cfg))
         if seeds_each_step(self.cfg):
             ret.insert(0, IterationSeedHook(self.cfg.SEED))  # first: before any before_step
         return ret

@@ -1,5 +1,5 @@
-"""Instant-test configs and synthetic two-view batches, for the tests and the benchmark (as
-``detectron2.utils.testing`` serves Detectron2's own tests)."""
+"""Instant-test configs, synthetic two-view batches and a synthetic labelled data set, for the
+tests and the benchmark (as ``detectron2.utils.testing`` serves Detectron2's own tests)."""
 import torch
 from detectron2.modeling import build_model
 
@@ -8,7 +8,7 @@ from decon_d2.engine.setup import build_cfg
 from .paths import config_path
 
 __all__ = ["INSTANT_TEST_VARIANTS", "instant_test_cfg", "build_instant_model", "decon_opts",
-           "synthetic_batch"]
+           "synthetic_batch", "register_synthetic_sem_seg"]
 
 #: variant name -> its instant-test config under configs/quick_schedules/
 INSTANT_TEST_VARIANTS = {
@@ -60,3 +60,37 @@ def synthetic_batch(n, crop, seed=0):
             "flip2": False,
         })
     return out
+
+
+def register_synthetic_sem_seg(name, folder, n=4, size=64, num_classes=3, seed=0):
+    """Register ``name``: ``n`` JPEG photos-to-be (flat colour per class plus noise) with PNG class
+    maps (a few random rectangles per image, ``num_classes`` classes, 0 = "background", a strip of
+    255 = ignore) written under ``folder``, in Detectron2's sem_seg layout."""
+    import numpy as np
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(0, 256, (num_classes, 3))
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for i in range(n):
+        label = np.zeros((size, size), np.uint8)
+        for c in range(1, num_classes):
+            y, x = rng.integers(0, size // 2, 2)
+            label[y:y + size // 2, x:x + size // 2] = c
+        label[:2] = 255
+        rgb = np.clip(colours[np.minimum(label, num_classes - 1)] + rng.normal(0, 8, (size, size, 3)),
+                      0, 255).astype(np.uint8)
+        Image.fromarray(rgb).save(folder / f"{i}.jpg", quality=95)
+        Image.fromarray(label).save(folder / f"{i}.png")
+        records.append({"file_name": str(folder / f"{i}.jpg"), "height": size, "width": size,
+                        "sem_seg_file_name": str(folder / f"{i}.png"), "image_id": i})
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    DatasetCatalog.register(name, lambda: records)
+    MetadataCatalog.get(name).set(stuff_classes=["background"] + [f"class{c}" for c in
+                                                                  range(1, num_classes)],
+                                  ignore_label=255)
+    return records
