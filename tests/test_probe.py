@@ -179,3 +179,23 @@ def test_cli_writes_json_rows(tmp_path, tmp_datasets_root):
     assert [r["weights"] for r in doc["rows"]] == ["random init (seed 0)", "random init (seed 1)"]
     assert all(not math.isnan(r["levels"]["p2"]["mIoU"]) for r in doc["rows"])
     assert np.isclose(sum(1 for _ in doc["classes"]), 3)
+
+
+def test_training_logits_on_the_cache_equal_the_scoring_logits():
+    """Training folds the standardisation into the classifier and samples label pixels;
+    scoring standardises whole maps and upsamples: both must give the same logits."""
+    from decon_d2.probe.features import extract_features
+    from decon_d2.probe.linear import _logits, _on_cached
+
+    images = colour_coded_set(6).images
+    feats = extract_features(lambda x: {"f": torch.randn(len(x), 5, 4, 4) * 3 + 7 + x[:, :1, ::8, ::8]},
+                             images, ["f"], [0.0] * 3, [1.0] * 3, batch_size=3)["f"]
+    feats.fit_standardisation()
+    clf = torch.nn.Conv2d(5, 3, 1)
+    idx = torch.tensor([4, 0])
+    rows, cols = torch.randint(0, 32, (2, 50)), torch.randint(0, 32, (2, 50))
+    w, b = _on_cached(clf, feats)
+    got = sampled_logits(w, b, feats.maps, idx, rows, cols, (32, 32))
+    full = _logits(clf, feats, idx, (32, 32))
+    ref = full[torch.arange(2)[:, None], :, rows, cols].permute(0, 2, 1)
+    assert torch.allclose(got, ref, atol=1e-4), (got - ref).abs().max()

@@ -5,7 +5,8 @@ the first, the main process probes the teacher backbone (eval mode, fp32) exactl
 ``python -m decon_d2.probe`` would (docs/probe.md) and writes ``probe/<level>/mIoU``,
 ``probe/<level>/mIoU_fg``, ``probe/<level>/pixel_acc``, ``probe/seconds`` and
 ``probe/iterations_done`` (the x-axis of a learning curve: 0 for the probe before the first
-step) to the storage (metrics.json, TensorBoard) at its current iteration. The other processes
+step) to the storage at its current iteration, and has metrics.json and TensorBoard written
+at once (so no probe is lost between two periodic writes). The other processes
 wait at a barrier meanwhile, so no collective of the next step starts while one rank is busy.
 The teacher's eval-mode forward uses no communication (BatchNorm running statistics), so it
 cannot deadlock.
@@ -13,8 +14,9 @@ cannot deadlock.
 import logging
 import time
 
-from detectron2.engine.hooks import HookBase
+from detectron2.engine.hooks import HookBase, PeriodicWriter
 from detectron2.utils import comm
+from detectron2.utils.events import CommonMetricPrinter
 
 from decon_d2.probe import ProbeSettings, load_probe_set, probe_features
 
@@ -107,3 +109,14 @@ class OnlineProbeHook(HookBase):
         summary = ", ".join(f"{lv} mIoU {s['mIoU']:.2f} (fg {s['mIoU_fg']:.2f})"
                             for lv, s in results.items())
         logger.info(f"online probe after {done} iterations: {summary}; took {seconds:.1f} s")
+        self._flush_writers()
+
+    def _flush_writers(self):
+        """Write metrics.json and TensorBoard now: Detectron2's writers keep only the latest value
+        of a key between two writes, so a probe between writes (the one before the first step)
+        would otherwise be lost. The console printer is left to its period."""
+        for hook in self.trainer._hooks:  # Detectron2 offers no public accessor
+            if isinstance(hook, PeriodicWriter):
+                for writer in hook._writers:
+                    if not isinstance(writer, CommonMetricPrinter):
+                        writer.write()
