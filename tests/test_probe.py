@@ -188,8 +188,11 @@ def test_training_logits_on_the_cache_equal_the_scoring_logits():
     from decon_d2.probe.linear import _logits, _on_cached
 
     images = colour_coded_set(6).images
-    feats = extract_features(lambda x: {"f": torch.randn(len(x), 5, 4, 4) * 3 + 7 + x[:, :1, ::8, ::8]},
-                             images, ["f"], [0.0] * 3, [1.0] * 3, batch_size=3)["f"]
+    def forward(x):  # channels of very different offsets and scales
+        return {"f": torch.randn(len(x), 5, 4, 4) * torch.arange(1.0, 6.0).view(1, 5, 1, 1)
+                + 7 + x[:, :1, ::8, ::8]}
+
+    feats = extract_features(forward, images, ["f"], [0.0] * 3, [1.0] * 3, batch_size=3)["f"]
     feats.fit_standardisation()
     clf = torch.nn.Conv2d(5, 3, 1)
     idx = torch.tensor([4, 0])

@@ -22,14 +22,16 @@ logger = logging.getLogger("decon_d2.probe")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m decon_d2.probe", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m decon_d2.probe",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--weights", action="append", required=True, metavar="W",
                    help="repeatable: a pre-training checkpoint, a converted .pkl, any file "
                         "decon-convert reads, or random[:SEED] (Detectron2's init)")
     p.add_argument("--student", action="store_true",
                    help="probe the student of pre-training checkpoints (default: the teacher)")
-    p.add_argument("--train", required=True, help="registered data set to fit the probe on")
-    p.add_argument("--val", required=True, help="registered data set to score it on")
+    p.add_argument("--train", required=True,
+                   help="registered data set(s) to fit the probe on (comma-separated: joined)")
+    p.add_argument("--val", required=True, help="registered data set(s) to score it on")
     p.add_argument("--levels", nargs="+", default=["res5", "p2"], choices=LEVELS,
                    help="feature levels (default: res5 p2)")
     p.add_argument("--size", type=int, default=224, help="images and labels resized to SIZE^2")

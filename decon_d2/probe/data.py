@@ -13,7 +13,7 @@ from detectron2.data import DatasetCatalog
 from detectron2.data.detection_utils import read_image
 from PIL import Image
 
-from .labels import IGNORE, ClassInfo, class_info, semantic_map
+from .labels import ClassInfo, class_info, semantic_map
 
 __all__ = ["ProbeSet", "load_probe_set", "load_images"]
 
@@ -45,21 +45,28 @@ def load_probe_set(dataset: str, size: int, max_images: int = 0,
                    classes: Optional[ClassInfo] = None) -> ProbeSet:
     """Load ``dataset`` (its first ``max_images`` records when > 0) at ``size`` px.
 
+    ``dataset``: a registered name, or several joined by commas (concatenated, one class list).
     ``classes``: the class list the set must share (the training set's, for the validation set).
     """
-    records = DatasetCatalog.get(dataset)
+    records, info = [], None
+    for name in dataset.split(","):
+        part = DatasetCatalog.get(name)
+        if not part:
+            raise ValueError(f"data set {name!r} is empty")
+        part_info = class_info(name, part)
+        expected = classes or info
+        if expected is not None and part_info.names != expected.names:
+            raise ValueError(f"data set {name!r} has classes {part_info.names}, the probe's "
+                             f"training set has {expected.names}: all probe sets must share one "
+                             "class list")
+        info = info or part_info
+        records += [(r, part_info) for r in part]
     if max_images > 0:
         records = records[:max_images]
-    if not records:
-        raise ValueError(f"data set {dataset!r} is empty")
-    info = class_info(dataset, records)
-    if classes is not None and info.names != classes.names:
-        raise ValueError(f"data set {dataset!r} has classes {info.names}, the probe's training "
-                         f"set has {classes.names}: train and val must share one class list")
     images, labels = [], []
-    for r in records:
+    for r, part_info in records:
         rgb = read_image(r["file_name"], format="RGB")
-        label = semantic_map(r, info)
+        label = semantic_map(r, part_info)
         if label.shape != rgb.shape[:2]:
             raise ValueError(f"{r['file_name']}: image {rgb.shape[:2]} and label {label.shape} "
                              "differ in size")
@@ -68,8 +75,3 @@ def load_probe_set(dataset: str, size: int, max_images: int = 0,
         labels.append(torch.from_numpy(np.asarray(lab).copy()))
     return ProbeSet(dataset, torch.stack(images), torch.stack(labels), info)
 
-
-def class_pixel_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Pixels per class (ignored pixels excluded)."""
-    flat = labels.flatten().long()
-    return torch.bincount(flat[flat != IGNORE], minlength=num_classes)

@@ -89,7 +89,8 @@ def _on_cached(clf: nn.Conv2d, feats: LevelFeatures):
 
 def train_linear(feats: LevelFeatures, labels: torch.Tensor, num_classes: int,
                  settings: ProbeSettings) -> nn.Conv2d:
-    """Fit the 1x1 classifier on ``feats`` (standardisation fitted) against ``labels`` (N x S x S)."""
+    """Fit the 1x1 classifier on ``feats`` (standardisation fitted) against ``labels``
+    (N x S x S)."""
     n, c = feats.maps.shape[:2]
     clf = nn.Conv2d(c, num_classes, 1)
     nn.init.zeros_(clf.weight)
@@ -123,7 +124,8 @@ def train_linear(feats: LevelFeatures, labels: torch.Tensor, num_classes: int,
 @torch.no_grad()
 def confusion_matrix(clf: nn.Module, feats: LevelFeatures, labels: torch.Tensor, num_classes: int,
                      batch_size: int = 8) -> torch.Tensor:
-    """K x K pixel counts, rows = true class, columns = predicted class (ignored pixels left out)."""
+    """K x K pixel counts, rows = true class, columns = predicted class (ignored pixels left
+    out)."""
     cm = torch.zeros(num_classes * num_classes, dtype=torch.int64)
     size = tuple(labels.shape[-2:])
     for start in range(0, len(labels), batch_size):
@@ -156,5 +158,6 @@ def segmentation_scores(cm: torch.Tensor, background: Optional[int], class_names
         "pixel_acc": float(tp.sum() / total * 100) if total > 0 else float("nan"),
         "mIoU": mean(valid),
         "mIoU_fg": mean(fg),
-        "iou": {n: (None if math.isnan(v) else round(v * 100, 4)) for n, v in zip(names, iou.tolist())},
+        "iou": {n: (None if math.isnan(v) else round(v * 100, 4))
+                for n, v in zip(names, iou.tolist())},
     }

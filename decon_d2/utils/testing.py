@@ -80,8 +80,8 @@ def register_synthetic_sem_seg(name, folder, n=4, size=64, num_classes=3, seed=0
             y, x = rng.integers(0, size // 2, 2)
             label[y:y + size // 2, x:x + size // 2] = c
         label[:2] = 255
-        rgb = np.clip(colours[np.minimum(label, num_classes - 1)] + rng.normal(0, 8, (size, size, 3)),
-                      0, 255).astype(np.uint8)
+        noise = rng.normal(0, 8, (size, size, 3))
+        rgb = np.clip(colours[np.minimum(label, num_classes - 1)] + noise, 0, 255).astype(np.uint8)
         Image.fromarray(rgb).save(folder / f"{i}.jpg", quality=95)
         Image.fromarray(label).save(folder / f"{i}.png")
         records.append({"file_name": str(folder / f"{i}.jpg"), "height": size, "width": size,

@@ -34,7 +34,7 @@ def palette(k: int) -> np.ndarray:
 @torch.no_grad()
 def teacher_maps(model, images: torch.Tensor, branch: str = "teacher"):
     """(assignments {level: N x h x w}, features {level: N x C x h x w}) of ``images`` (uint8
-    N x 3 x S x S RGB) through the model's ``branch`` in eval mode; the branch's mode is restored."""
+    N x 3 x S x S RGB) through the model's ``branch`` in eval mode (its mode is restored)."""
     net = getattr(model, branch)
     training = net.training
     net.eval()
