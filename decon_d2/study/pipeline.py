@@ -28,7 +28,7 @@ CONFIGS = {"slotcon": "configs/study/slotcon_study.yaml",
 TRAIN, VAL = "decon_study_seg_train", "decon_study_seg_val"
 LEVELS = ["res5", "p2"]
 # Rough stage costs on 2 CPU cores (seconds), used only for the remaining-time estimate.
-PRETRAIN_BUDGET = {"slotcon": 420, "decon_ml": 840}
+PRETRAIN_BUDGET = {"slotcon": 560, "decon_ml": 990}
 run = partial(run_stage, tag="study")
 
 
@@ -48,7 +48,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     runs = {m: {s: out / f"{m}_s{s}" for s in args.seeds} for m in args.methods}
     budgets = {"data": 60}
     budgets.update({f"{m}_s{s}": PRETRAIN_BUDGET[m] for m in runs for s in runs[m]})
-    budgets.update({"probe": 130 * len(args.seeds) * (1 + len(args.methods)), "report": 10})
+    budgets.update({"probe": 50 * len(args.seeds) * (1 + len(args.methods)), "report": 10})
     progress = Progress(budgets, tag="study")
 
     progress.start("data", "building / verifying the study data sets")
