@@ -22,24 +22,21 @@ __all__ = ["slot_health"]
 
 @torch.no_grad()
 def slot_health(s_aligned, t_aligned, t_scores, s_present, t_present, boxes):
-    """The four signals above as floats; arguments are per-view lists (two views)."""
+    """The four signals above as floats; arguments are per-view lists (two views). One host
+    transfer at the end (a GPU step is not synchronised once per signal)."""
     k = t_scores[0].shape[1]
     counts = sum(torch.bincount(a.argmax(1).flatten(), minlength=k) for a in t_scores)
     p = counts.double() / counts.sum()
-    nz = p[p > 0]
-    entropy = float(-(nz * nz.log()).sum())
+    entropy = -torch.where(p > 0, p * p.log(), torch.zeros_like(p)).sum()
     b = s_present[0].shape[0]
-    kept = sum(float((s_present[i] & t_present[1 - i]).sum()) for i in (0, 1)) / (2 * b)
-    agree, total = 0.0, 0.0
+    kept = sum((s_present[i] & t_present[1 - i]).sum() for i in (0, 1)).double() / (2 * b)
+    agree = torch.zeros((), dtype=torch.float64, device=counts.device)
+    total = torch.zeros_like(agree)
     for i in (0, 1):
         overlap = (boxes[i][:, 2] > boxes[i][:, 0]) & (boxes[i][:, 3] > boxes[i][:, 1])
-        if overlap.any():
-            same = s_aligned[i].argmax(1) == t_aligned[1 - i].argmax(1)  # B x H x W
-            agree += float(same[overlap].sum())
-            total += same[overlap].numel()
-    return {
-        "proto_entropy": entropy,
-        "protos_used": float((counts > 0).sum()),
-        "slots_kept": kept,
-        "agreement": agree / total if total else math.nan,
-    }
+        same = s_aligned[i].argmax(1) == t_aligned[1 - i].argmax(1)  # B x H x W
+        agree += (same & overlap.view(-1, 1, 1)).sum()
+        total += overlap.sum() * same[0].numel()
+    agreement = torch.where(total > 0, agree / total.clamp_min(1), torch.full_like(agree, math.nan))
+    values = torch.stack([entropy, (counts > 0).sum().double(), kept, agreement])
+    return dict(zip(("proto_entropy", "protos_used", "slots_kept", "agreement"), values.tolist()))
