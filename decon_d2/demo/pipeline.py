@@ -6,7 +6,9 @@ Stages, each a real command a user would type (printed before it runs):
      with feature verification;
   3. fine-tune Mask R-CNN from random initialisation on ``decon_demo_coco`` and evaluate;
   4. fine-tune it from the converted DeCon weights and evaluate;
-  5. print the results table (bbox AP, mask AP) and draw predictions on a photo (PNG).
+  5. dense linear probe (res5, p2) of random init and of the pre-trained teacher on
+     ``decon_demo_coco`` (``python -m decon_d2.probe``);
+  6. print the results tables (bbox AP, mask AP; probe mIoU) and draw predictions on a photo.
 Each stage's own log shows Detectron2's ETA; between stages the pipeline prints the elapsed
 time and an estimate of what remains (stage budgets scaled by how fast this machine has been).
 A stage that fails stops the pipeline with its command and exit code; finished stages are
@@ -14,46 +16,20 @@ skipped on a re-run (their outputs exist), so an interrupted demo resumes where 
 """
 import argparse
 import json
-import subprocess
 import sys
-import time
+from functools import partial
 from pathlib import Path
 from typing import List, Optional
 
 from decon_d2.utils.paths import REPO_ROOT
+from decon_d2.utils.stages import Progress
+from decon_d2.utils.stages import run as run_stage
 
 FINETUNE_CFG = "configs/finetune/demo/mask_rcnn_R_50_FPN_demo.yaml"
 # Rough stage costs on 2 CPU cores (seconds), used only for the remaining-time estimate.
 BUDGET = {"pretrain": 30, "convert": 30, "finetune_random": 330, "finetune_decon": 330,
-          "report": 20}
-
-
-class Progress:
-    """Elapsed time and remaining-time estimate across stages (``budget``: seconds per stage)."""
-
-    def __init__(self, stages: List[str], budget=None):
-        self.stages, self.t0, self.done = stages, time.time(), []
-        self.budget = budget or BUDGET
-
-    def start(self, name: str, what: str) -> None:
-        i = self.stages.index(name) + 1
-        spent = time.time() - self.t0
-        budget_done = sum(self.budget[s] for s in self.done)
-        # Observed speed relative to the budgets, damped: stages differ in how they scale.
-        speed = min(max(spent / budget_done, 0.75), 3.0) if budget_done and spent > 0 else 1.0
-        left = speed * sum(self.budget[s] for s in self.stages if s not in self.done)
-        print(f"\n[demo {i}/{len(self.stages)}] {what}  (elapsed {spent / 60:.1f} min, "
-              f"~{left / 60:.1f} min left)", flush=True)
-
-    def finish(self, name: str) -> None:
-        self.done.append(name)
-
-
-def run(cmd: List[str]) -> None:
-    print("$ " + " ".join(cmd), flush=True)
-    rc = subprocess.call(cmd, cwd=REPO_ROOT)
-    if rc != 0:
-        raise SystemExit(f"demo stage failed (exit {rc}): {' '.join(cmd)}")
+          "probe": 40, "report": 20}
+run = partial(run_stage, tag="demo")
 
 
 def _results(folder: Path) -> dict:
@@ -85,8 +61,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     out = (REPO_ROOT / args.output).resolve()
     py = sys.executable
-    stages = ["pretrain", "convert", "finetune_random", "finetune_decon", "report"]
-    progress = Progress(stages)
+    progress = Progress(BUDGET, tag="demo")
 
     pre_dir, pkl = out / "pretrain", out / "decon_r50_fpn.pkl"
     progress.start("pretrain", f"pre-training {args.variant} on decon_demo_unlabeled")
@@ -117,18 +92,34 @@ def main(argv: Optional[List[str]] = None) -> int:
                  "MODEL.WEIGHTS", weights, "OUTPUT_DIR", str(folder)] + iters)
         progress.finish(name)
 
+    probe_json = out / "probe.json"
+    progress.start("probe", "dense linear probe of random init and of the pre-trained teacher")
+    if not probe_json.is_file():
+        run([py, "-m", "decon_d2.probe", "--weights", "random", "--weights",
+             str(pre_dir / "model_final.pth"), "--train", "decon_demo_coco", "--val",
+             "decon_demo_coco", "--out", str(probe_json)])
+    progress.finish("probe")
+
     progress.start("report", "results and predictions")
     rows = [("random init", _results(out / "finetune_random")),
             (f"{args.variant} pre-trained", _results(out / "finetune_decon"))]
     table = format_table(rows)
+    from decon_d2.probe.report import format_table as format_probe_table
+
     from .visualize import draw_predictions
 
     png = draw_predictions(out / "finetune_decon", out / "predictions.png")
-    (out / "results.txt").write_text(table + "\n")
+    probe = json.loads(probe_json.read_text())
+    for row, name in zip(probe["rows"], ["random init", f"{args.variant} teacher"]):
+        row["weights"] = name
+    probe_table = format_probe_table(probe["rows"], probe["levels"])
+    (out / "results.txt").write_text(table + "\n\n" + probe_table + "\n")
     progress.finish("report")
     print("\n" + table)
+    print("\nDense linear probe on decon_demo_coco (fit and scored on the same 11 photos; "
+          "percent):\n" + probe_table)
     print(f"\nPredictions drawn on a photo: {png}\nAll outputs: {out}  "
-          f"(total {(time.time() - progress.t0) / 60:.1f} min)")
+          f"(total {progress.minutes():.1f} min)")
     print("These numbers fit 11 training photos evaluated on the same photos: a check that the "
           "pipeline works end to end, not a measure of pre-training quality.")
     return 0

@@ -24,8 +24,10 @@ from .explicit_keys import ignored_in_pretraining, is_explicit
 from .hooks import DenseLossWarmupHook, IterationSeedHook, MomentumTeacherHook, unwrap_ddp
 from .initial_weights import load_initial_weights
 from .optimizer import build_optimizer
+from .probe_hook import OnlineProbeHook
 from .sampler import ResumableTrainingSampler, SampleSeededMapper
 from .schedules import compute_schedule, scaled_lr, warmup_cosine_param_scheduler
+from .slot_map_hook import SlotMapHook
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,13 @@ class PretrainTrainer(DeConTrainerBase):
         warmup = self.cfg.MODEL.DECON.DENSECL.LAMBDA_WARMUP_ITERS
         if warmup > 0:
             ret.insert(anchor, DenseLossWarmupHook(warmup))  # a before_step hook
+        # Monitoring reads the updated teacher and writes before the PeriodicWriter (last).
+        anchor = next(i for i, h in enumerate(ret) if isinstance(h, hooks.EvalHook))
+        test = self.cfg.TEST.DECON
+        if test.VIS_PERIOD > 0:
+            ret.insert(anchor, SlotMapHook(self.cfg))
+        if test.PROBE_PERIOD > 0:
+            ret.insert(anchor, OnlineProbeHook(self.cfg))
         if seeds_each_step(self.cfg):
             ret.insert(0, IterationSeedHook(self.cfg.SEED))  # first: before any before_step
         return ret

@@ -1,7 +1,7 @@
 """Instant-test configs, synthetic two-view batches and tiny data sets on disk (photos, a COCO
-json, a semantic-segmentation folder), for the tests and the benchmark (as
-``detectron2.utils.testing`` serves Detectron2's own tests); the training drivers of
-``testing_runs`` re-exported."""
+json, a semantic-segmentation folder, a registered synthetic labelled set), for the tests and
+the benchmark (as ``detectron2.utils.testing`` serves Detectron2's own tests); the training
+drivers of ``testing_runs`` re-exported."""
 import json
 
 import numpy as np
@@ -18,7 +18,7 @@ from .testing_runs import gloo_process_group, kill_and_resume, loss_history
 __all__ = ["INSTANT_TEST_VARIANTS", "instant_test_cfg", "build_instant_model", "decon_opts",
            "synthetic_batch", "write_photos", "write_coco_instances", "write_sem_seg",
            "perturb_norm_stats", "save_decon_checkpoint", "gloo_process_group", "loss_history",
-           "kill_and_resume"]
+           "kill_and_resume", "register_synthetic_sem_seg"]
 
 #: variant name -> its instant-test config under configs/quick_schedules/
 INSTANT_TEST_VARIANTS = {
@@ -171,3 +171,37 @@ def save_decon_checkpoint(cfg, folder, with_config, iteration=41):
     if with_config:
         (folder / "config.yaml").write_text(cfg.dump())
     return folder / "model_final.pth"
+
+
+def register_synthetic_sem_seg(name, folder, n=4, size=64, num_classes=3, seed=0):
+    """Register ``name``: ``n`` JPEG photos-to-be (flat colour per class plus noise) with PNG class
+    maps (a few random rectangles per image, ``num_classes`` classes, 0 = "background", a strip of
+    255 = ignore) written under ``folder``, in Detectron2's sem_seg layout."""
+    import numpy as np
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(0, 256, (num_classes, 3))
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for i in range(n):
+        label = np.zeros((size, size), np.uint8)
+        for c in range(1, num_classes):
+            y, x = rng.integers(0, size // 2, 2)
+            label[y:y + size // 2, x:x + size // 2] = c
+        label[:2] = 255
+        noise = rng.normal(0, 8, (size, size, 3))
+        rgb = np.clip(colours[np.minimum(label, num_classes - 1)] + noise, 0, 255).astype(np.uint8)
+        Image.fromarray(rgb).save(folder / f"{i}.jpg", quality=95)
+        Image.fromarray(label).save(folder / f"{i}.png")
+        records.append({"file_name": str(folder / f"{i}.jpg"), "height": size, "width": size,
+                        "sem_seg_file_name": str(folder / f"{i}.png"), "image_id": i})
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    DatasetCatalog.register(name, lambda: records)
+    MetadataCatalog.get(name).set(stuff_classes=["background"] + [f"class{c}" for c in
+                                                                  range(1, num_classes)],
+                                  ignore_label=255)
+    return records

@@ -16,6 +16,7 @@ from ..dist import all_reduce_sum
 from ..mlp import Projector2d, SlotPredictor
 from ..norm import resolve_norm
 from .build import SSL_HEAD_REGISTRY
+from .slot_health import slot_health
 from .slotcon_ops import align_scores, presence, self_distillation, semantic_grouping, slot_contrast
 
 __all__ = ["SlotConHead"]
@@ -146,6 +147,7 @@ class SlotConHead(nn.Module):
         w = self.group_loss_weight
         losses = {"group": w * group, "contrast": (1.0 - w) * contrast}
         logs = {"group": group.detach(), "contrast": contrast.detach(), "contrast_skipped": skipped}
+        logs.update(slot_health(s_aligned, t_aligned, t_scores, s_present, t_present, boxes))
         return losses, logs
 
     @torch.no_grad()

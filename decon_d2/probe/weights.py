@@ -1,0 +1,188 @@
+"""Backbones for the probe, from any weights the project reads, with nothing left random.
+
+``--weights`` values:
+
+- ``random`` or ``random:SEED``: Detectron2's initialisation of ResNet-50 + FPN (its MSRA/Xavier
+  fills, norms at weight 1, bias 0), drawn with a fixed seed (default 0);
+- a ``.pkl`` in Detectron2 names (``decon-convert`` output), or a checkpoint whose model keys are
+  Detectron2 names (``backbone.bottom_up.*``, e.g. a fine-tuned Mask R-CNN);
+- anything ``decon-convert`` reads: a decon-d2 pre-training checkpoint (the teacher unless
+  ``branch="student"``), the authors'/SlotCon files, a torchvision ResNet state dict. These go
+  through ``convert_to_d2``, whose checks (missing encoder key, shape mismatch, unknown key)
+  raise.
+
+Any encoder key the file does not provide is an error: a silently random backbone would fake the
+probe. FPN levels are available only when the file holds every lateral from that level up and
+the level's output conv; the others are reported as unavailable, never computed from random
+weights. The depth (ResNet-18/34/50/101/152) is read off the file's block names.
+"""
+import pickle
+import re
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Tuple
+
+import torch
+from detectron2.layers import ShapeSpec
+from detectron2.modeling.backbone.fpn import build_resnet_fpn_backbone
+
+from ..conventions import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
+from ..convert import ConversionError, convert_to_d2, load_source
+from ..convert import rules
+
+__all__ = ["ProbeBackbone", "ProbeWeightsError", "load_probe_backbone", "LEVELS"]
+
+#: every level the probe can read
+LEVELS = ("res2", "res3", "res4", "res5", "p2", "p3", "p4", "p5")
+_DEPTHS = {(True, (3, 4, 6, 3)): 50, (True, (3, 4, 23, 3)): 101, (True, (3, 8, 36, 3)): 152,
+           (False, (2, 2, 2, 2)): 18, (False, (3, 4, 6, 3)): 34}
+_BLOCK = re.compile(r"(?:res(\d)|layer(\d))\.(\d+)\.conv(\d)\.")
+
+
+class ProbeWeightsError(RuntimeError):
+    """The weights cannot give a faithful backbone (missing keys, unknown file, ...)."""
+
+
+@dataclass
+class ProbeBackbone:
+    """A frozen backbone in eval mode and what it can be probed at.
+
+    ``features(x, levels)`` takes RGB images normalised with ``pixel_mean``/``pixel_std`` (in RGB
+    order) and returns the requested maps; ``unavailable`` maps a level to the reason it is not.
+    """
+
+    label: str
+    module: torch.nn.Module
+    levels: List[str]
+    pixel_mean: List[float]
+    pixel_std: List[float]
+    bgr: bool = False
+    unavailable: Dict[str, str] = field(default_factory=dict)
+    meta: Dict = field(default_factory=dict)
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor, levels: Iterable[str]) -> Dict[str, torch.Tensor]:
+        levels = list(levels)
+        if self.bgr:
+            x = x.flip(1)
+        if not any(lv.startswith("p") for lv in levels):
+            return self.module.bottom_up(x)
+        captured = {}
+        handle = self.module.bottom_up.register_forward_hook(
+            lambda mod, inp, out: captured.update(out))
+        try:
+            out = self.module(x)
+        finally:
+            handle.remove()
+        return {**captured, **out}
+
+
+def _infer_depth(keys: Iterable[str]) -> int:
+    blocks, bottleneck = {}, False
+    for k in keys:
+        m = _BLOCK.search(k)
+        if m:
+            stage = int(m.group(1)) if m.group(1) else int(m.group(2)) + 1
+            blocks[stage] = max(blocks.get(stage, 0), int(m.group(3)) + 1)
+            bottleneck |= m.group(4) == "3"
+    counts = tuple(blocks.get(s, 0) for s in (2, 3, 4, 5))
+    if (bottleneck, counts) not in _DEPTHS:
+        raise ProbeWeightsError(f"cannot tell the ResNet depth from the weights' block names "
+                                f"(blocks per stage {counts}, bottleneck {bottleneck})")
+    return _DEPTHS[(bottleneck, counts)]
+
+
+def _backbone_cfg(depth: int, meta: Optional[dict] = None):
+    meta = meta or {}
+    cfg = rules.default_finetune_cfg(meta.get("pixel_mean"), meta.get("pixel_std"),
+                                     meta.get("input_format", "RGB"),
+                                     meta.get("stride_in_1x1", False))
+    cfg.MODEL.RESNETS.DEPTH = depth
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64 if depth in (18, 34) else 256
+    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    return cfg
+
+
+def _build(cfg) -> torch.nn.Module:
+    """Detectron2's ResNet + FPN of ``cfg`` with plain BN (equal to SyncBN in eval mode)."""
+    cfg = cfg.clone()
+    cfg.MODEL.RESNETS.NORM = "BN"
+    cfg.MODEL.FPN.NORM = "BN"
+    return build_resnet_fpn_backbone(cfg, ShapeSpec(channels=3)).eval()
+
+
+def _d2_state(path: str, branch: str, unsafe_load: bool):
+    """(state dict in Detectron2 names ``backbone.*``, metadata, depth)."""
+    if path.endswith(".pkl"):
+        with open(path, "rb") as f:
+            data = pickle.load(f, encoding="latin1")
+        model = data.get("model", data) if isinstance(data, dict) else None
+        if not isinstance(model, dict):
+            raise ProbeWeightsError(f"{path}: not a Detectron2 weights pickle")
+        meta = dict(data.get("decon_meta") or {})
+        state = {k: torch.as_tensor(v) for k, v in model.items()}
+    else:
+        try:
+            source = load_source(path, unsafe_load=unsafe_load)
+        except ConversionError as e:
+            raise ProbeWeightsError(str(e)) from e
+        state, meta = source.state_dict, dict(source.meta)
+        if not any(k.startswith("backbone.bottom_up.") for k in state):
+            depth = _infer_depth(state)
+            try:
+                state, report = convert_to_d2(state, branch=branch, meta=meta,
+                                              target=rules.target_shapes(_backbone_cfg(depth)))
+            except ConversionError as e:
+                raise ProbeWeightsError(f"{path}: {e}") from e
+            meta = {**meta, **report.meta}
+            state = {k: torch.as_tensor(v) for k, v in state.items()}
+    if not any(k.startswith("backbone.bottom_up.") for k in state):
+        raise ProbeWeightsError(f"{path}: no backbone.bottom_up.* keys (expected Detectron2 names, "
+                                "e.g. a decon-convert .pkl)")
+    return state, meta, _infer_depth(state)
+
+
+def _available(loaded: set, module) -> Tuple[List[str], Dict[str, str]]:
+    levels, unavailable = ["res2", "res3", "res4", "res5"], {}
+    for s in (2, 3, 4, 5):
+        needed = [f"fpn_lateral{t}" for t in range(s, 6)] + [f"fpn_output{s}"]
+        missing = [n for n in needed
+                   if not all(f"{n}.{k}" in loaded for k in getattr(module, n).state_dict())]
+        if missing:
+            unavailable[f"p{s}"] = f"no pre-trained {', '.join(missing)} in the weights"
+        else:
+            levels.append(f"p{s}")
+    return levels, unavailable
+
+
+def load_probe_backbone(spec: str, *, branch: str = "teacher", unsafe_load: bool = False
+                        ) -> ProbeBackbone:
+    """The backbone named by ``spec`` (see the module docstring), frozen, in eval mode."""
+    if spec == "random" or spec.startswith("random:"):
+        seed = int(spec.split(":", 1)[1]) if ":" in spec else 0
+        torch.manual_seed(seed)
+        module = _build(_backbone_cfg(50))
+        return ProbeBackbone(f"random init (seed {seed})", module.requires_grad_(False),
+                             list(LEVELS), list(IMAGENET_PIXEL_MEAN), list(IMAGENET_PIXEL_STD))
+    state, meta, depth = _d2_state(spec, branch, unsafe_load)
+    module = _build(_backbone_cfg(depth, meta))
+    own = module.state_dict()
+    backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    unexpected = sorted(k for k in backbone if k not in own)
+    bad = sorted(k for k in backbone if k in own and own[k].shape != backbone[k].shape)
+    missing = sorted(k for k in own if k.startswith("bottom_up.") and k not in backbone
+                     and not k.endswith("num_batches_tracked"))
+    if unexpected or bad or missing:
+        raise ProbeWeightsError(
+            f"{spec}: the backbone does not load completely (a random remainder would fake the "
+            f"probe): {len(missing)} missing encoder key(s) {missing[:4]}, {len(unexpected)} "
+            f"unexpected {unexpected[:4]}, {len(bad)} shape mismatch(es) {bad[:4]}")
+    module.load_state_dict(backbone, strict=False)
+    levels, unavailable = _available(set(backbone), module)
+    fmt = meta.get("input_format", "RGB")
+    mean = list(meta.get("pixel_mean") or IMAGENET_PIXEL_MEAN)
+    std = list(meta.get("pixel_std") or IMAGENET_PIXEL_STD)
+    if fmt == "BGR":  # the probe feeds RGB; keep the statistics in the order it normalises
+        mean, std = mean[::-1], std[::-1]
+    who = f" ({branch})" if meta.get("source_layout") in ("ours", "authors") else ""
+    return ProbeBackbone(f"{spec}{who}", module.requires_grad_(False), levels, mean, std,
+                         bgr=fmt == "BGR", unavailable=unavailable, meta=meta)
