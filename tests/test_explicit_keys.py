@@ -47,6 +47,14 @@ def test_keys_a_trainer_does_not_read_are_named():
     cfg = build_cfg(DEMO, ["SOLVER.STEPS", "(10,)", "INPUT.MIN_SIZE_TRAIN", "(320,)"])
     warnings = ignored_in_pretraining(cfg)
     assert len(warnings) == 2 and "SOLVER.STEPS" in warnings[0] and "cosine" in warnings[0]
+    # a memory key of the other loss head changes nothing: named, with the head
+    cfg = build_cfg(DEMO, ["MODEL.DECON.DENSECL.DEC_PROJ_CHECKPOINT", "True"])
+    assert ["MODEL.DECON.DENSECL.DEC_PROJ_CHECKPOINT" in w and "SlotConHead" in w
+            for w in ignored_in_pretraining(cfg)] == [True]
+    dense = build_cfg(config_path("demo/decon_densecl_ml_demo.yaml"),
+                      ["MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT", "True"])
+    assert ["MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT" in w for w in
+            ignored_in_pretraining(dense)] == [True]
     ft = build_cfg(config_path("finetune/demo/mask_rcnn_R_50_FPN_demo.yaml"),
                    ["SOLVER.DECON.EPOCHS", "12"])
     assert ignored_in_finetuning(ft) == [

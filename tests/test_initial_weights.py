@@ -194,3 +194,57 @@ def test_fcn_checkpoint_continues_with_its_fcn_decoder(tmp_path):
         rest = key[len("teacher."):]
         assert torch.equal(sd["student." + rest], src[key]), key
         assert torch.equal(sd["teacher." + rest], src[key]), key
+
+
+def test_densecl_checkpoint_continues_from_its_exported_student_with_fresh_queues(tmp_path):
+    """DenseCL checkpoints record export_branch "student": continual pre-training starts from
+    it unless INIT_BRANCH says otherwise; the old queues are dropped, with the reason."""
+    from decon_d2.engine.checkpoint import DeConMeta
+
+    source = build_instant_model("densecl", seed=3)
+    with torch.no_grad():
+        for p in source.student.parameters():
+            p.add_(1.0)  # student != teacher
+    meta = DeConMeta(instant_test_cfg("densecl"), source, lambda: 5).state_dict()
+    DetectionCheckpointer(source, str(tmp_path)).save("model_final", iteration=5, decon_meta=meta)
+    src = source.state_dict()
+    key = "backbone.bottom_up.res3.0.conv1.weight"
+    model, report = _load("densecl", tmp_path / "model_final.pth", r50=False)
+    sd = model.state_dict()
+    assert report.branch == "student"
+    assert torch.equal(sd[f"student.{key}"], src[f"student.{key}"])
+    assert torch.equal(sd[f"teacher.{key}"], src[f"student.{key}"])
+    queues = [k for k in src if k.startswith("student.heads.") and ".queue" in k]
+    assert queues and all(not torch.equal(sd[k], src[k]) for k in queues
+                          if not k.endswith("queue_ptr"))
+    assert any("queue" in reason for reason in report.dropped)
+    model, report = _load("densecl", tmp_path / "model_final.pth",
+                          "MODEL.DECON.INIT_BRANCH", "teacher", r50=False)
+    assert torch.equal(model.state_dict()[f"student.{key}"], src[f"teacher.{key}"])
+
+
+def test_weights_converted_for_a_resnet_only_model_load(tmp_path):
+    """The FCN segmentor holds the ResNet as ``backbone.res*`` and the decoder as
+    ``sem_seg_head.convs``: such a .pkl starts a DeCon-FCN run (and the probe reads it)."""
+    from decon_d2.probe import load_probe_backbone
+
+    source = build_instant_model("decon_fcn", seed=3)
+    src = {k: v for k, v in source.state_dict().items() if k.startswith("teacher.backbone.")}
+    names = {}
+    for k in src:
+        rest = k[len("teacher.backbone."):]
+        if rest.startswith("bottom_up."):
+            names[k] = "backbone." + rest[len("bottom_up."):]
+        elif rest.startswith("fcn."):
+            names[k] = "sem_seg_head." + rest[len("fcn."):]
+    model = {names[k]: src[k].numpy() for k in names}
+    with open(tmp_path / "fcn_seg.pkl", "wb") as f:
+        pickle.dump({"model": model, "__author__": "decon-d2", "matching_heuristics": False}, f)
+    loaded, report = _load("decon_fcn", tmp_path / "fcn_seg.pkl", r50=False)
+    sd = loaded.state_dict()
+    for k in ("teacher.backbone.bottom_up.res4.0.conv1.weight", "teacher.backbone.fcn.convs.0.weight"):
+        assert torch.equal(sd["student." + k[len("teacher."):]], src[k]), k
+    bb = load_probe_backbone(str(tmp_path / "fcn_seg.pkl"))
+    x = torch.randn(1, 3, 64, 64)
+    ref = source.teacher.backbone.eval()(x)["res5"]
+    assert torch.allclose(bb.features(x, ["res5"])["res5"], ref, atol=1e-5)

@@ -202,3 +202,52 @@ def test_training_logits_on_the_cache_equal_the_scoring_logits():
     full = _logits(clf, feats, idx, (32, 32))
     ref = full[torch.arange(2)[:, None], :, rows, cols].permute(0, 2, 1)
     assert torch.allclose(got, ref, atol=1e-4), (got - ref).abs().max()
+
+
+@pytest.mark.slow
+def test_cli_probes_a_set_declared_in_a_config(tmp_path, tmp_datasets_root, capsys):
+    """Your own labelled folders, declared in a yaml, are probed by name with --config-file;
+    without it the name is refused with the fix in the message."""
+    from decon_d2.probe.__main__ import main
+    from decon_d2.utils.testing import write_sem_seg
+
+    write_sem_seg(tmp_path / "img", tmp_path / "lbl", 4, num_classes=3)
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text(
+        "DATASETS:\n  DECON:\n    SEM_SEG:\n      probe_mine:\n"
+        f"        IMAGES: '{tmp_path / 'img'}'\n        LABELS: '{tmp_path / 'lbl'}'\n"
+        "        CLASSES: ['background', 'a', 'b']\n")
+    args = ["--weights", "random", "--train", "probe_mine", "--val", "probe_mine", "--size", "64",
+            "--epochs", "1", "--levels", "res5"]
+    out = tmp_path / "probe.json"
+    assert main(args + ["--config-file", str(cfg), "--out", str(out)]) == 0
+    assert out.is_file()
+    from detectron2.data import DatasetCatalog
+
+    DatasetCatalog.remove("probe_mine")
+    assert main(args) == 1
+    assert "not registered" in capsys.readouterr().err
+
+
+def test_densecl_checkpoint_probes_the_exported_student(tmp_path):
+    """DenseCL exports its student (query) encoder; the probe follows the checkpoint's
+    export_branch unless told otherwise."""
+    from decon_d2.engine.checkpoint import DeConMeta
+    from decon_d2.utils.testing import build_instant_model, instant_test_cfg
+
+    model = build_instant_model("densecl", r50=True)
+    with torch.no_grad():  # student != teacher
+        for p in model.student.backbone.parameters():
+            p.mul_(1.5)
+    meta = DeConMeta(instant_test_cfg("densecl", r50=True), model, lambda: 1).state_dict()
+    assert meta["export_branch"] == "student"
+    torch.save({"model": model.state_dict(), "decon_meta": meta}, tmp_path / "densecl.pth")
+    x = torch.randn(1, 3, 64, 64)
+    bb = load_probe_backbone(str(tmp_path / "densecl.pth"))
+    student = model.student.backbone.eval()(x)["res5"]
+    teacher = model.teacher.backbone.eval()(x)["res5"]
+    assert not torch.allclose(student, teacher, atol=1e-3)
+    assert torch.allclose(bb.features(x, ["res5"])["res5"], student, atol=1e-5)
+    assert "(student)" in bb.label
+    forced = load_probe_backbone(str(tmp_path / "densecl.pth"), branch="teacher")
+    assert torch.allclose(forced.features(x, ["res5"])["res5"], teacher, atol=1e-5)

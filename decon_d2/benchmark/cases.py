@@ -66,7 +66,8 @@ class Case:
     def overrides(self):
         if self.variant in DENSECL_VARIANTS:
             return ["MODEL.DECON.DENSECL.DEC_PROJ_CHECKPOINT", self.checkpoint_projectors,
-                    "MODEL.DECON.DENSECL.LOSS_CHUNK_ROWS", self.chunk_rows]
+                    "MODEL.DECON.DENSECL.LOSS_CHUNK_ROWS", self.chunk_rows,
+                    "MODEL.DECON.BACKBONE_RECOMPUTE", self.backbone_recompute]
         o = []
         if self.dec_proj_hidden:
             o += ["MODEL.DECON.SLOTCON.DEC_PROJ_HIDDEN_DIM", self.dec_proj_hidden]
@@ -111,8 +112,11 @@ def parse_case(spec):
         else:
             raise ValueError(f"unknown option {o!r} in {spec!r}")
     dense = variant in DENSECL_VARIANTS
-    if (case.dec_proj_hidden or case.decoder_levels) if dense else case.chunk_rows:
-        raise ValueError(f"{spec!r}: hid<N>/levels= are SlotCon options, chunk<N> a DenseCL one")
+    slotcon_only = case.dec_proj_hidden or case.decoder_levels or case.conv_projectors or \
+        case.recompute
+    if slotcon_only if dense else case.chunk_rows:
+        raise ValueError(f"{spec!r}: hid<N>, levels=, conv, recompute (and mem) are SlotCon "
+                         "options, chunk<N> a DenseCL one")
     return case
 
 

@@ -38,9 +38,11 @@ def add_model_keys(cfg):
     # in training mode with independent masks).
     _C.MODEL.DECON.TEACHER_DROPOUT = True
     # Continual pre-training: the branch of a two-branch MODEL.WEIGHTS file (a decon-d2 or the
-    # authors'/SlotCon checkpoint) that initialises a new run, "teacher" (what the converter
-    # exports) or "student"; student and teacher both start from it (engine/initial_weights.py).
-    _C.MODEL.DECON.INIT_BRANCH = "teacher"
+    # authors'/SlotCon checkpoint) that initialises a new run, "teacher" or "student"; "" = the
+    # one the converter exports (the file's decon_meta export_branch: the teacher, the student of
+    # DenseCL heads; teacher when not recorded). Student and teacher both start from it
+    # (engine/initial_weights.py).
+    _C.MODEL.DECON.INIT_BRANCH = ""
 
     _C.MODEL.DECON.HEAD = CN()
     # Name of the loss head in SSL_HEAD_REGISTRY (one instance on the encoder, one per level).

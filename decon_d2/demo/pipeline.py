@@ -6,7 +6,7 @@ Stages, each a real command a user would type (printed before it runs):
      with feature verification;
   3. fine-tune Mask R-CNN from random initialisation on ``decon_demo_coco`` and evaluate;
   4. fine-tune it from the converted DeCon weights and evaluate;
-  5. dense linear probe (res5, p2) of random init and of the pre-trained teacher on
+  5. dense linear probe (res5, p2) of random init and of the exported network on
      ``decon_demo_coco`` (``python -m decon_d2.probe``);
   6. print the results tables (bbox AP, mask AP; probe mIoU) and draw predictions on a photo.
 Each stage's own log shows Detectron2's ETA; between stages the pipeline prints the elapsed
@@ -53,13 +53,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--variant", default="decon_ml",
                         choices=["decon_ml", "decon_sl", "slotcon", "densecl", "decon_densecl_sl",
                                  "decon_densecl_ml"])
-    parser.add_argument("--output", default="output/demo_pipeline", help="everything lands here")
+    parser.add_argument("--output", default=None,
+                        help="everything lands here (default output/demo_pipeline, "
+                             "output/demo_pipeline_<variant> for the other variants: finished "
+                             "stages are skipped, so variants must not share a folder)")
     parser.add_argument("--finetune-iters", type=int, default=None,
                         help="override SOLVER.MAX_ITER of both fine-tunes (smoke runs)")
     parser.add_argument("--pretrain-iters", type=int, default=None,
                         help="override the pre-training length in iterations (smoke runs)")
     args = parser.parse_args(argv)
-    out = (REPO_ROOT / args.output).resolve()
+    default = "output/demo_pipeline" + ("" if args.variant == "decon_ml" else f"_{args.variant}")
+    out = (REPO_ROOT / (args.output or default)).resolve()
     py = sys.executable
     progress = Progress(BUDGET, tag="demo")
 
@@ -93,7 +97,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         progress.finish(name)
 
     probe_json = out / "probe.json"
-    progress.start("probe", "dense linear probe of random init and of the pre-trained teacher")
+    progress.start("probe", "dense linear probe of random init and of the pre-trained network")
     if not probe_json.is_file():
         run([py, "-m", "decon_d2.probe", "--weights", "random", "--weights",
              str(pre_dir / "model_final.pth"), "--train", "decon_demo_coco", "--val",
@@ -110,7 +114,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     png = draw_predictions(out / "finetune_decon", out / "predictions.png")
     probe = json.loads(probe_json.read_text())
-    for row, name in zip(probe["rows"], ["random init", f"{args.variant} teacher"]):
+    exported = (probe["rows"][1].get("meta") or {}).get("branch") or "teacher"
+    for row, name in zip(probe["rows"], ["random init", f"{args.variant} {exported}"]):
         row["weights"] = name
     probe_table = format_probe_table(probe["rows"], probe["levels"])
     (out / "results.txt").write_text(table + "\n\n" + probe_table + "\n")

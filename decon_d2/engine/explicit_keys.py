@@ -58,10 +58,24 @@ def _leaves(node, prefix: str):
         yield from (_leaves(v, f"{prefix}.{k}") if isinstance(v, CfgNode) else [f"{prefix}.{k}"])
 
 
+#: speed and memory keys of one loss head that the other does not read (both have a
+#: DEC_PROJ_CHECKPOINT: setting the wrong one would silently change nothing)
+HEAD_ONLY_KEYS = {
+    "SlotConHead": ("MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT", "MODEL.DECON.SLOTCON.PROJ_IMPL",
+                    "MODEL.DECON.SLOTCON.PROJ_RECOMPUTE_NORM_ACT"),
+    "DenseCLHead": ("MODEL.DECON.DENSECL.DEC_PROJ_CHECKPOINT",
+                    "MODEL.DECON.DENSECL.LOSS_CHUNK_ROWS"),
+}
+
+
 def ignored_in_pretraining(cfg) -> List[str]:
     """One warning per explicit key the pre-training recipe does not read."""
     out = [f"{k} is set to {value(cfg, k)!r} but pre-training ignores it: {why}"
            for k, why in PRETRAIN_IGNORES.items() if is_explicit(cfg, k)]
+    head = cfg.MODEL.DECON.HEAD.NAME
+    other = HEAD_ONLY_KEYS.get("DenseCLHead" if head != "DenseCLHead" else "SlotConHead", ())
+    out += [f"{k} is set to {value(cfg, k)!r} but the loss head is {head} (MODEL.DECON.HEAD.NAME), "
+            f"which does not read it" for k in other if is_explicit(cfg, k)]
     if cfg.SOLVER.DECON.OPTIMIZER != "SGD" and is_explicit(cfg, "SOLVER.NESTEROV"):
         out.append(f"SOLVER.NESTEROV is set but SOLVER.DECON.OPTIMIZER is "
                    f"{cfg.SOLVER.DECON.OPTIMIZER!r}: only SGD reads it")

@@ -13,9 +13,11 @@ the same weights. Names go through the converter's rules in the other direction
 - the heads (projectors, prototypes, predictors, centers) from a decon-d2 checkpoint, by name,
   where the shapes agree (a new K or width leaves that head fresh, with the reason).
 
-Two-branch files (ours, the authors') start from ``MODEL.DECON.INIT_BRANCH`` (the teacher by
-default, the network the converter exports; docs/method.md D5, D8); student-only heads (predictor,
-center) come from the file's student. A file from which no encoder key loads, a missing or
+Two-branch files (ours, the authors') start from ``MODEL.DECON.INIT_BRANCH``; by default the
+network the converter exports (the teacher; the student of DenseCL checkpoints; docs/method.md
+D5, D8, D9); student-only heads (predictor, center) come from the file's student. DenseCL's
+negative-key queues are not carried over: they hold keys of the old run's encoder, so the new
+run starts them fresh (reported as dropped). A file from which no encoder key loads, a missing or
 mis-shaped encoder key, an unknown key or input conventions the config does not share is an
 error (``InitialWeightsError``), never a random start. The report (``InitReport``) lists what
 loaded, what was dropped and why, and what starts fresh.
@@ -35,12 +37,16 @@ __all__ = ["load_initial_weights", "InitialWeightsError", "InitReport"]
 
 _BN_STATS = (".running_mean", ".running_var", ".num_batches_tracked")
 _STUDENT = "student."
+_QUEUE = re.compile(r"\.queue(_\w+)?$")
 
 
 def _classify_d2(key: str) -> Action:
     """A Detectron2 ``.pkl`` key (Mask R-CNN names or bare ResNet names)."""
     if key.startswith("backbone.bottom_up."):
         return Action("encoder", key[len("backbone.bottom_up."):])
+    bare = re.match(r"backbone\.((?:stem|res[2-5])\..*)", key)  # ResNet-only models (FCN)
+    if bare:
+        return Action("encoder", bare.group(1))
     if key.startswith(("backbone.fpn_lateral", "backbone.fpn_output", "sem_seg_head.convs.")):
         return Action("decoder", key)  # the fine-tuning name, as ``classify`` gives it
     if re.match(r"(stem|res[2-5])\.", key):
@@ -102,7 +108,9 @@ def _plan(weights, branch: str, target: Dict[str, torch.Tensor], report: InitRep
         else:
             report.unknown.append(key)
     for name, key in heads.items():
-        if name in target:
+        if _QUEUE.search(key):
+            report.drop("DenseCL queue (keys of the old encoder): starts fresh", key)
+        elif name in target:
             plan[name] = key
         else:
             report.drop("head of a level this model does not train", key)
@@ -116,10 +124,11 @@ def _plan(weights, branch: str, target: Dict[str, torch.Tensor], report: InitRep
 def load_initial_weights(model, cfg) -> InitReport:
     """Initialise ``model`` (an unwrapped DeCon) from ``cfg.MODEL.WEIGHTS``; return the report."""
     path, branch = cfg.MODEL.WEIGHTS, cfg.MODEL.DECON.INIT_BRANCH
-    if branch not in ("teacher", "student"):
-        raise InitialWeightsError(f"MODEL.DECON.INIT_BRANCH must be 'teacher' or 'student', "
-                                  f"got {branch!r}")
+    if branch not in ("", "teacher", "student"):
+        raise InitialWeightsError(f"MODEL.DECON.INIT_BRANCH must be 'teacher', 'student' or '' "
+                                  f"(the exported branch), got {branch!r}")
     weights = read_weights(path)
+    branch = branch or weights.export_branch or "teacher"
     report = InitReport(path=path, layout=weights.layout, origin=weights.origin,
                         branch=branch if weights.layout in ("ours", "authors") else None,
                         depth=cfg.MODEL.RESNETS.DEPTH)

@@ -1,7 +1,8 @@
-"""``OnlineProbeHook``: the dense linear probe of the teacher during pre-training.
+"""``OnlineProbeHook``: the dense linear probe of the exported network during pre-training.
 
 Every ``TEST.DECON.PROBE_PERIOD`` iterations, at the last iteration and, on a fresh run, before
-the first, the main process probes the teacher backbone (eval mode, fp32) exactly as
+the first, the main process probes the backbone the converter exports (``model.export_branch``:
+the teacher, the student of DenseCL heads; eval mode, fp32) exactly as
 ``python -m decon_d2.probe`` would (docs/probe.md) and writes ``probe/<level>/mIoU``,
 ``probe/<level>/mIoU_fg``, ``probe/<level>/pixel_acc``, ``probe/seconds`` and
 ``probe/iterations_done`` (the x-axis of a learning curve: 0 for the probe before the first
@@ -56,7 +57,7 @@ class OnlineProbeHook(HookBase):
 
     def before_train(self):
         model = self._model()
-        have = set(model.teacher.backbone.output_shape())
+        have = set(getattr(model, model.export_branch).backbone.output_shape())
         skipped = [lv for lv in self.levels if lv not in have]
         self.levels = [lv for lv in self.levels if lv in have]
         if skipped:
@@ -83,7 +84,7 @@ class OnlineProbeHook(HookBase):
 
     def _probe_main(self, done):
         model = self._model()
-        backbone = model.teacher.backbone
+        backbone = getattr(model, model.export_branch).backbone  # DenseCL heads: the student
         training = backbone.training
         t0 = time.perf_counter()
         backbone.eval()

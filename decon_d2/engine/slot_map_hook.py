@@ -30,6 +30,10 @@ class SlotMapHook(HookBase):
     def __init__(self, cfg):
         d = cfg.TEST.DECON
         self.period = d.VIS_PERIOD
+        if cfg.MODEL.DECON.HEAD.NAME != "SlotConHead":
+            raise ValueError(f"TEST.DECON.VIS_PERIOD > 0 draws prototype assignments, which "
+                             f"{cfg.MODEL.DECON.HEAD.NAME} has none of (SlotCon heads only): set "
+                             "TEST.DECON.VIS_PERIOD 0")
         self.dataset = d.VIS_DATASET or d.PROBE_VAL
         if not self.dataset:
             raise ValueError("TEST.DECON.VIS_PERIOD > 0 needs TEST.DECON.VIS_DATASET (or "

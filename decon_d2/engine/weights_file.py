@@ -37,6 +37,7 @@ class WeightsFile(NamedTuple):
     layout: Optional[str]  # ours, authors, torchvision, detectron2 (None: not recognised)
     conventions: Optional[Dict[str, Any]]  # None: unknown (the config cannot be checked)
     origin: str  # what the file is, for the report
+    export_branch: Optional[str] = None  # decon_meta["export_branch"] of our checkpoints
 
 
 def _read_pkl(path: str) -> WeightsFile:
@@ -74,4 +75,5 @@ def read_weights(path: str) -> WeightsFile:
         conventions = TORCHVISION_CONVENTIONS if layout else None
         origin = {"authors": "authors'/SlotCon checkpoint", "torchvision": "torchvision ResNet",
                   None: "unrecognised torch file"}[layout]
-    return WeightsFile(state, layout, conventions, origin)
+    export_branch = source.meta.get("export_branch") if layout == "ours" else None
+    return WeightsFile(state, layout, conventions, origin, export_branch)

@@ -11,6 +11,8 @@ import time
 
 import decon_d2  # noqa: F401  (registers the project's data sets)
 
+from ..data import register_declared_datasets
+from ..engine.setup import build_cfg
 from ..utils.atomic import atomic_write
 from .data import load_probe_set
 from .linear import ProbeSettings
@@ -27,11 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", action="append", required=True, metavar="W",
                    help="repeatable: a pre-training checkpoint, a converted .pkl, any file "
                         "decon-convert reads, or random[:SEED] (Detectron2's init)")
-    p.add_argument("--student", action="store_true",
-                   help="probe the student of pre-training checkpoints (default: the teacher)")
+    p.add_argument("--branch", choices=("teacher", "student"), default=None,
+                   help="network of two-branch checkpoints to probe (default: the one the "
+                        "converter exports: the teacher, the student for DenseCL heads)")
+    p.add_argument("--student", action="store_const", const="student", dest="branch",
+                   help="same as --branch student")
     p.add_argument("--train", required=True,
                    help="registered data set(s) to fit the probe on (comma-separated: joined)")
     p.add_argument("--val", required=True, help="registered data set(s) to score it on")
+    p.add_argument("--config-file", metavar="YAML",
+                   help="register the data sets this config declares (DATASETS.DECON.*: your "
+                        "own labelled sets) before looking up --train/--val")
     p.add_argument("--levels", nargs="+", default=["res5", "p2"], choices=LEVELS,
                    help="feature levels (default: res5 p2)")
     p.add_argument("--size", type=int, default=224, help="images and labels resized to SIZE^2")
@@ -58,11 +66,13 @@ def main(argv=None) -> int:
         return 2
     settings = ProbeSettings(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                              points=args.points, seed=args.seed)
-    branch = "student" if args.student else "teacher"
+    branch = args.branch
     t0 = time.perf_counter()
     try:
         backbones = [load_probe_backbone(w, branch=branch, unsafe_load=args.unsafe_load)
                      for w in args.weights]  # all checked before any long work
+        if args.config_file:
+            register_declared_datasets(build_cfg(args.config_file))
         train = load_probe_set(args.train, args.size, args.max_images)
         val = load_probe_set(args.val, args.size, args.max_images, classes=train.classes)
     except (ProbeWeightsError, ValueError, FileNotFoundError, KeyError) as e:

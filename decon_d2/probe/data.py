@@ -50,6 +50,11 @@ def load_probe_set(dataset: str, size: int, max_images: int = 0,
     """
     records, info = [], None
     for name in dataset.split(","):
+        if name not in DatasetCatalog.list():
+            raise KeyError(f"data set {name!r} is not registered: name a registered set (the "
+                           "demo and study sets, COCO, VOC, ...) or declare yours in a config "
+                           "(DATASETS.DECON.SEM_SEG / COCO_INSTANCES, docs/data.md) and pass that "
+                           "config with --config-file")
         part = DatasetCatalog.get(name)
         if not part:
             raise ValueError(f"data set {name!r} is empty")

@@ -6,8 +6,8 @@
   fills, norms at weight 1, bias 0), drawn with a fixed seed (default 0);
 - a ``.pkl`` in Detectron2 names (``decon-convert`` output), or a checkpoint whose model keys are
   Detectron2 names (``backbone.bottom_up.*``, e.g. a fine-tuned Mask R-CNN);
-- anything ``decon-convert`` reads: a decon-d2 pre-training checkpoint (the teacher unless
-  ``branch="student"``), the authors'/SlotCon files, a torchvision ResNet state dict. These go
+- anything ``decon-convert`` reads: a decon-d2 pre-training checkpoint (the branch the converter
+  exports: the teacher, the student for DenseCL heads; or ``branch``), the authors'/SlotCon files, a torchvision ResNet state dict. These go
   through ``convert_to_d2``, whose checks (missing encoder key, shape mismatch, unknown key)
   raise.
 
@@ -110,7 +110,14 @@ def _build(cfg) -> torch.nn.Module:
     return build_resnet_fpn_backbone(cfg, ShapeSpec(channels=3)).eval()
 
 
-def _d2_state(path: str, branch: str, unsafe_load: bool):
+def _bottom_up_names(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """ResNet-only Detectron2 models (the FCN segmentor) name the encoder ``backbone.res*``;
+    the probe's ResNet + FPN holds it under ``backbone.bottom_up.``."""
+    return {("backbone.bottom_up." + k[len("backbone."):]
+             if re.match(r"backbone\.(stem|res[2-5])\.", k) else k): v for k, v in state.items()}
+
+
+def _d2_state(path: str, branch: Optional[str], unsafe_load: bool):
     """(state dict in Detectron2 names ``backbone.*``, metadata, depth)."""
     if path.endswith(".pkl"):
         with open(path, "rb") as f:
@@ -119,13 +126,13 @@ def _d2_state(path: str, branch: str, unsafe_load: bool):
         if not isinstance(model, dict):
             raise ProbeWeightsError(f"{path}: not a Detectron2 weights pickle")
         meta = dict(data.get("decon_meta") or {})
-        state = {k: torch.as_tensor(v) for k, v in model.items()}
+        state = _bottom_up_names({k: torch.as_tensor(v) for k, v in model.items()})
     else:
         try:
             source = load_source(path, unsafe_load=unsafe_load)
         except ConversionError as e:
             raise ProbeWeightsError(str(e)) from e
-        state, meta = source.state_dict, dict(source.meta)
+        state, meta = _bottom_up_names(source.state_dict), dict(source.meta)
         if not any(k.startswith("backbone.bottom_up.") for k in state):
             depth = _infer_depth(state)
             try:
@@ -154,9 +161,10 @@ def _available(loaded: set, module) -> Tuple[List[str], Dict[str, str]]:
     return levels, unavailable
 
 
-def load_probe_backbone(spec: str, *, branch: str = "teacher", unsafe_load: bool = False
+def load_probe_backbone(spec: str, *, branch: Optional[str] = None, unsafe_load: bool = False
                         ) -> ProbeBackbone:
-    """The backbone named by ``spec`` (see the module docstring), frozen, in eval mode."""
+    """The backbone named by ``spec`` (see the module docstring), frozen, in eval mode;
+    ``branch`` None: the one the converter exports (teacher; DenseCL checkpoints: student)."""
     if spec == "random" or spec.startswith("random:"):
         seed = int(spec.split(":", 1)[1]) if ":" in spec else 0
         torch.manual_seed(seed)
@@ -183,6 +191,7 @@ def load_probe_backbone(spec: str, *, branch: str = "teacher", unsafe_load: bool
     std = list(meta.get("pixel_std") or IMAGENET_PIXEL_STD)
     if fmt == "BGR":  # the probe feeds RGB; keep the statistics in the order it normalises
         mean, std = mean[::-1], std[::-1]
-    who = f" ({branch})" if meta.get("source_layout") in ("ours", "authors") else ""
+    who = (f" ({meta.get('branch') or branch or 'teacher'})"
+           if meta.get("source_layout") in ("ours", "authors") else "")
     return ProbeBackbone(f"{spec}{who}", module.requires_grad_(False), levels, mean, std,
                          bgr=fmt == "BGR", unavailable=unavailable, meta=meta)

@@ -74,8 +74,12 @@ def main(argv=None) -> int:
         print(f"decon-visualize: FAILED: {e}\nnothing written", file=sys.stderr)
         return 1
     images = load_images(paths, args.size)
-    with torch.no_grad():
-        grid = slot_map_grid(model, images, "student" if args.student else "teacher")
+    try:
+        with torch.no_grad():
+            grid = slot_map_grid(model, images, "student" if args.student else "teacher")
+    except ValueError as e:
+        print(f"decon-visualize: FAILED: {e}\nnothing written", file=sys.stderr)
+        return 1
     with atomic_write(args.out, "wb") as f:
         Image.fromarray(grid).save(f, format="PNG")
     print(f"wrote {args.out} ({grid.shape[1]} x {grid.shape[0]} px, {len(paths)} image(s))")

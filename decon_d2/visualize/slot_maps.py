@@ -36,6 +36,10 @@ def teacher_maps(model, images: torch.Tensor, branch: str = "teacher"):
     """(assignments {level: N x h x w}, features {level: N x C x h x w}) of ``images`` (uint8
     N x 3 x S x S RGB) through the model's ``branch`` in eval mode (its mode is restored)."""
     net = getattr(model, branch)
+    plain = [type(h).__name__ for h in net.heads.values() if not hasattr(h, "embed")]
+    if plain:
+        raise ValueError(f"slot maps need prototype heads (SlotCon); this model's heads are "
+                         f"{sorted(set(plain))}")
     training = net.training
     net.eval()
     try:
