@@ -4,9 +4,11 @@ Stages, each a real command (printed before it runs; finished ones are skipped o
   1. build or verify the study data (``python -m decon_d2.data.study``);
   2. pre-train encoder-only SlotCon and DeCon-ML with the same budget (``configs/study/``), one
      run per seed, each with the online probe of its teacher (the learning curves);
-  3. probe res5 and p2 of random init (one draw per seed) and of every teacher, frozen, on
-     ``decon_study_seg_train`` -> ``decon_study_seg_val`` (``python -m decon_d2.probe``);
-  4. write ``results.md`` (final table mean ± std over seeds, per-run numbers, curves, health
+  3. probe res5 and p2 of Detectron2's random init (one draw per seed) and of every teacher,
+     frozen, on ``decon_study_seg_train`` -> ``decon_study_seg_val`` (``python -m decon_d2.probe``);
+  4. save the network each run started from (``python -m decon_d2.study.initial``: the same
+     model at iteration 0, the fair baseline) and probe those the same way;
+  5. write ``results.md`` (final table mean ± std over seeds, per-run numbers, curves, health
      signals) and ``curves.png`` under the output folder, and print them.
 docs/learning.md reports a run of it.
 """
@@ -48,7 +50,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     runs = {m: {s: out / f"{m}_s{s}" for s in args.seeds} for m in args.methods}
     budgets = {"data": 60}
     budgets.update({f"{m}_s{s}": PRETRAIN_BUDGET[m] for m in runs for s in runs[m]})
-    budgets.update({"probe": 50 * len(args.seeds) * (1 + len(args.methods)), "report": 10})
+    budgets.update({"probe": 50 * len(args.seeds) * (1 + len(args.methods)),
+                    "init": 50 * len(args.seeds) * len(args.methods), "report": 10})
     progress = Progress(budgets, tag="study")
 
     progress.start("data", "building / verifying the study data sets")
@@ -86,18 +89,40 @@ def main(argv: Optional[List[str]] = None) -> int:
         run(cmd)
     progress.finish("probe")
 
+    init_groups = [(f"{m} at iteration 0", s) for m in runs for s in runs[m]]
+    init_json = out / "probe_init.json"
+    progress.start("init", f"the {len(init_groups)} networks the runs started from, probed")
+    if not init_json.is_file():
+        init_weights = []
+        for method, seeds in runs.items():
+            for seed in seeds:
+                path = out / "init" / f"{method}_s{seed}.pth"
+                if not path.is_file():
+                    run([py, "-m", "decon_d2.study.initial", "--config-file", CONFIGS[method],
+                         "--seed", str(seed), "--out", str(path)])
+                init_weights += ["--weights", str(path)]
+        cmd = [py, "-m", "decon_d2.probe", "--train", TRAIN, "--val", VAL, "--levels", *LEVELS,
+               "--out", str(init_json)] + init_weights
+        if args.probe_max_images:
+            cmd += ["--max-images", str(args.probe_max_images)]
+        run(cmd)
+    progress.finish("init")
+
     progress.start("report", "tables and curves")
     probe = json.loads(probe_json.read_text())
-    if len(probe["rows"]) != len(groups):
-        raise SystemExit(f"{probe_json} holds {len(probe['rows'])} rows, the study expects "
-                         f"{len(groups)}: delete it to probe again")
+    init = json.loads(init_json.read_text())
+    for doc, path, want in ((probe, probe_json, groups), (init, init_json, init_groups)):
+        if len(doc["rows"]) != len(want):
+            raise SystemExit(f"{path} holds {len(doc['rows'])} rows, the study expects "
+                             f"{len(want)}: delete it to probe again")
+    rows, groups = probe["rows"] + init["rows"], groups + init_groups
     dirs = {m: list(seeds.values()) for m, seeds in runs.items()}
     data = summary.curves(dirs, LEVELS)
     png = summary.plot_curves(data, LEVELS, out / "curves.png")
     text = "\n\n".join([
         f"## Final probe ({TRAIN} -> {VAL}, {probe['size']} px, percent, mean ± std over "
-        f"seeds {args.seeds})", summary.final_table(probe["rows"], groups, LEVELS),
-        "## Every run", summary.per_seed_table(probe["rows"], groups, LEVELS),
+        f"seeds {args.seeds})", summary.final_table(rows, groups, LEVELS),
+        "## Every run", summary.per_seed_table(rows, groups, LEVELS),
         "## Online probe of the teacher during pre-training (mIoU, mean ± std over seeds)",
         summary.curve_table(data, LEVELS),
         "## Health signals at the last logged step (mean ± std over seeds)",
