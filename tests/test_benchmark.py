@@ -80,9 +80,10 @@ def test_densecl_cases_and_memory_tool():
     case = parse_case("decon_densecl_ml+chunk512+ckpt")
     assert parse_case(case.label) == case
     assert case.overrides() == ["MODEL.DECON.DENSECL.DEC_PROJ_CHECKPOINT", True,
-                                "MODEL.DECON.DENSECL.LOSS_CHUNK_ROWS", 512]
+                                "MODEL.DECON.DENSECL.LOSS_CHUNK_ROWS", 512,
+                                "MODEL.DECON.BACKBONE_RECOMPUTE", False]
     # a DenseCL case states its memory options even when off (the ML config turns them on)
-    assert parse_case("decon_densecl_ml").overrides()[1::2] == [False, 0]
+    assert parse_case("decon_densecl_ml").overrides()[1::2] == [False, 0, False]
     for bad in ("densecl+hid1024", "decon_ml+chunk64"):
         with pytest.raises(ValueError):
             parse_case(bad)

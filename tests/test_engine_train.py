@@ -122,19 +122,19 @@ def test_bf16_autocast_real_model_on_cpu(tmp_path, monkeypatch):
         return lambda m, i, o: dtypes[key].append(o.dtype)
 
     modules["student.backbone.bottom_up.stem.conv1"].register_forward_hook(record("stem"))
-    for name in projectors:
-        last_conv = [m for m in modules[name].modules() if isinstance(m, torch.nn.Conv2d)][-1]
-        last_conv.register_forward_hook(record("projector"))
+    for name in projectors:  # one call on the list of views, one output map per view
+        modules[name].register_forward_hook(
+            lambda m, i, o: dtypes["projector"].extend(z.dtype for z in o))
     model.register_forward_hook(
         lambda m, i, o: dtypes["losses"].extend(v.dtype for v in o.values()))
-    embed = SlotConHead.embed
+    embed_views = SlotConHead.embed_views
 
-    def recording_embed(self, x):
-        slots, scores = embed(self, x)
-        dtypes["grouping"] += [slots.dtype, scores.dtype]
-        return slots, scores
+    def recording_embed_views(self, maps):
+        out = embed_views(self, maps)
+        dtypes["grouping"] += [t.dtype for slots_scores in out for t in slots_scores]
+        return out
 
-    monkeypatch.setattr(SlotConHead, "embed", recording_embed)
+    monkeypatch.setattr(SlotConHead, "embed_views", recording_embed_views)
     trainer.resume_or_load(resume=False)
     trainer.train()
     assert _finite(_losses(trainer)) and len(_losses(trainer)) == 2
