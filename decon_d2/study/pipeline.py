@@ -77,16 +77,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     for method, seeds in runs.items():
         groups += [(method, s) for s in seeds]
         weights += [str(f / "model_final.pth") for f in seeds.values()]
+    def probe(weights_files, json_out):
+        """The final probe of ``weights_files`` (one row each) into ``json_out``."""
+        cmd = [py, "-m", "decon_d2.probe", "--train", TRAIN, "--val", VAL, "--levels", *LEVELS,
+               "--out", str(json_out)]
+        if args.probe_max_images:
+            cmd += ["--max-images", str(args.probe_max_images)]
+        run(cmd + [x for w in weights_files for x in ("--weights", str(w))])
+
     probe_json = out / "probe.json"
     progress.start("probe", f"dense linear probe of {len(weights)} backbones ({LEVELS})")
     if not probe_json.is_file():
-        cmd = [py, "-m", "decon_d2.probe", "--train", TRAIN, "--val", VAL, "--levels", *LEVELS,
-               "--out", str(probe_json)]
-        if args.probe_max_images:
-            cmd += ["--max-images", str(args.probe_max_images)]
-        for w in weights:
-            cmd += ["--weights", w]
-        run(cmd)
+        probe(weights, probe_json)
     progress.finish("probe")
 
     init_groups = [(f"{m} at iteration 0", s) for m in runs for s in runs[m]]
@@ -100,27 +102,23 @@ def main(argv: Optional[List[str]] = None) -> int:
                 if not path.is_file():
                     run([py, "-m", "decon_d2.study.initial", "--config-file", CONFIGS[method],
                          "--seed", str(seed), "--out", str(path)])
-                init_weights += ["--weights", str(path)]
-        cmd = [py, "-m", "decon_d2.probe", "--train", TRAIN, "--val", VAL, "--levels", *LEVELS,
-               "--out", str(init_json)] + init_weights
-        if args.probe_max_images:
-            cmd += ["--max-images", str(args.probe_max_images)]
-        run(cmd)
+                init_weights.append(path)
+        probe(init_weights, init_json)
     progress.finish("init")
 
     progress.start("report", "tables and curves")
-    probe = json.loads(probe_json.read_text())
+    final = json.loads(probe_json.read_text())
     init = json.loads(init_json.read_text())
-    for doc, path, want in ((probe, probe_json, groups), (init, init_json, init_groups)):
+    for doc, path, want in ((final, probe_json, groups), (init, init_json, init_groups)):
         if len(doc["rows"]) != len(want):
             raise SystemExit(f"{path} holds {len(doc['rows'])} rows, the study expects "
                              f"{len(want)}: delete it to probe again")
-    rows, groups = probe["rows"] + init["rows"], groups + init_groups
+    rows, groups = final["rows"] + init["rows"], groups + init_groups
     dirs = {m: list(seeds.values()) for m, seeds in runs.items()}
     data = summary.curves(dirs, LEVELS)
     png = summary.plot_curves(data, LEVELS, out / "curves.png")
     text = "\n\n".join([
-        f"## Final probe ({TRAIN} -> {VAL}, {probe['size']} px, percent, mean ± std over "
+        f"## Final probe ({TRAIN} -> {VAL}, {final['size']} px, percent, mean ± std over "
         f"seeds {args.seeds})", summary.final_table(rows, groups, LEVELS),
         "## Every run", summary.per_seed_table(rows, groups, LEVELS),
         "## Online probe of the teacher during pre-training (mIoU, mean ± std over seeds)",

