@@ -12,7 +12,7 @@ import torch
 import torchvision
 
 from decon_d2.utils.paths import REPO_ROOT
-from decon_d2.utils.testing import write_coco_instances, write_photos
+from tests.helpers import write_coco_instances, write_photos
 
 PRETRAIN = "configs/yourdata/decon_ml_continue_imagenet_cpu.yaml"
 FINETUNE = "configs/finetune/yourdata/mask_rcnn_R_50_FPN_yourdata_cpu.yaml"
@@ -69,7 +69,7 @@ def test_label_folders_to_finetuned_miou(tmp_path):
     a DeCon-ML checkpoint converted for Semantic FPN (encoder and FPN transferred), fine-tuned
     and evaluated: mIoU in results.json; a class count or ignore value that contradicts the
     declared classes stops the run before training."""
-    from decon_d2.utils.testing import instant_test_cfg, save_decon_checkpoint, write_sem_seg
+    from tests.helpers import instant_test_cfg, save_decon_checkpoint, write_sem_seg
 
     data, out = tmp_path / "datasets", tmp_path / "output"
     for split, n, seed in (("train", 4, 0), ("val", 2, 1)):

@@ -20,7 +20,7 @@ from .cases import MEMORY_OPTIONS, PRECISIONS, parse_case
 from .report import flop_table, memory_table, roofline_lines, timing_table
 from .roofline import measure_rooflines, projector_gemm_shape
 
-DEFAULT_VARIANTS = ["encoder_only", "decon_sl", "decon_ml"]
+DEFAULT_VARIANTS = ["slotcon", "decon_sl", "decon_ml"]
 MEMORY_CASES = ["decon_ml", "decon_ml+mem"]
 
 

@@ -1,6 +1,6 @@
 """What is benchmarked: a ``Case`` (variant + dials), its config, model and synthetic batch.
 
-The config is the real one (``configs/<variant>.yaml`` through ``decon_d2.engine.build_cfg``), so
+The config is the real one (``configs/<variant>.yaml`` through ``decon_d2.config.build_cfg``), so
 the benchmark measures what training builds; only batch, crop, device and precision are overridden,
 plus the cost dials a case names. The batch is synthetic (random uint8 views, fixed overlap boxes)
 so that data loading and augmentation are excluded from the step time.
@@ -12,21 +12,12 @@ from typing import List, Optional
 import torch
 from detectron2.modeling import build_model
 
-from decon_d2.engine import build_cfg
+from decon_d2.config import build_cfg
 from decon_d2.utils.paths import REPO_ROOT, config_path
-from decon_d2.utils.testing import INSTANT_TEST_VARIANTS
+from decon_d2.variants import VARIANTS, get_variant
 
-#: the pre-training config of each variant (COCO recipe; the data set keys are not used here)
-VARIANT_CONFIGS = {
-    "encoder_only": "slotcon_pretrain.yaml",
-    "decon_sl": "decon_sl_pretrain.yaml",
-    "decon_ml": "decon_pretrain.yaml",
-    "densecl": "densecl_pretrain.yaml",
-    "decon_densecl_sl": "decon_densecl_sl_pretrain.yaml",
-    "decon_densecl_ml": "decon_densecl_ml_pretrain.yaml",
-}
 #: DenseCL cases state both memory options themselves (off unless named), whatever the config says
-DENSECL_VARIANTS = ("densecl", "decon_densecl_sl", "decon_densecl_ml")
+DENSECL_VARIANTS = tuple(n for n, v in VARIANTS.items() if v.head == "DenseCLHead")
 PRECISIONS = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
 #: what the case option ``mem`` switches on (docs/benchmarks.md, memory)
 MEMORY_OPTIONS = ("recompute", "bbckpt")
@@ -90,8 +81,10 @@ def parse_case(spec):
     ``bbckpt``, ``mem`` (= ``MEMORY_OPTIONS``), a precision (``fp32``, ``bf16``, ``fp16``); e.g.
     ``decon_ml+hid1024+ckpt``, ``decon_ml+bf16``, ``decon_densecl_ml+chunk4096+ckpt``."""
     variant, *opts = spec.split("+")
-    if variant not in VARIANT_CONFIGS:
-        raise ValueError(f"unknown variant {variant!r} in {spec!r}; one of {list(VARIANT_CONFIGS)}")
+    try:
+        variant = get_variant(variant).name  # an alias (encoder_only) names its row
+    except KeyError as e:
+        raise ValueError(f"{e.args[0]} (in case {spec!r})") from None
     case = Case(variant)
     flags = {"ckpt": "checkpoint_projectors", "cl": "channels_last", "compile": "compile",
              "conv": "conv_projectors", "recompute": "recompute", "bbckpt": "backbone_recompute"}
@@ -125,9 +118,10 @@ def bench_cfg(case, *, crop, batch, device, precision, opts=(), config_dir=None,
     """The variant's real pre-training config (``instant_test``: its tiny twin in
     configs/quick_schedules/, for smoke runs) with the benchmark's overrides (frozen)."""
     if instant_test:
-        path = config_path(INSTANT_TEST_VARIANTS[case.variant])
+        path = config_path(get_variant(case.variant).instant_test)
     else:
-        path = os.path.join(config_dir or str(REPO_ROOT / "configs"), VARIANT_CONFIGS[case.variant])
+        path = os.path.join(config_dir or str(REPO_ROOT / "configs"),
+                            get_variant(case.variant).pretrain)
     amp = PRECISIONS[case.precision or precision]
     overrides = [
         "MODEL.DEVICE", device,

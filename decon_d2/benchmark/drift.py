@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from decon_d2.utils.testing import synthetic_batch
+from decon_d2.benchmark.synthetic_batch import synthetic_batch
 
 from .cases import PRECISIONS, bench_cfg, build_bench_model, parse_case
 from .timing import make_step

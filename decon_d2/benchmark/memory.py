@@ -32,7 +32,7 @@ from detectron2.utils.events import EventStorage
 
 from decon_d2.engine.optimizer import build_optimizer
 from decon_d2.engine.step import amp_dtype
-from decon_d2.utils.testing import synthetic_batch
+from decon_d2.benchmark.synthetic_batch import synthetic_batch
 
 from .cases import bench_cfg, build_bench_model, parse_case
 

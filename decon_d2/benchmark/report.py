@@ -15,9 +15,9 @@ def _table(header, rows):
 
 
 def baseline(results):
-    """The first encoder-only result without error: the reference of every ratio."""
+    """The first SlotCon (encoder-only) result without error: the reference of every ratio."""
     for r in results:
-        if r["variant"] == "encoder_only" and "error" not in r:
+        if r["variant"] == "slotcon" and "error" not in r:
             return r
     return None
 

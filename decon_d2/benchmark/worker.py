@@ -8,7 +8,7 @@ import gc
 
 import torch
 
-from decon_d2.utils.testing import synthetic_batch
+from decon_d2.benchmark.synthetic_batch import synthetic_batch
 
 from .cases import bench_cfg, build_bench_model, compile_projectors
 from .device import bf16_peak_flops, device_name

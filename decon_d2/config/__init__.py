@@ -12,23 +12,11 @@ One module per concern, each declaring its keys with a one-line comment:
 - ``MODEL.DECON.DENSECL.*`` and DenseCL's recipe switches: DenseCL / DeCon-DenseCL (``densecl.py``)
 - ``TEST.DECON.*``      online probe and slot maps during pre-training (``probe.py``)
 
-These modules import nothing from the rest of ``decon_d2``, so any module may import this one.
+Beside the keys (``keys.py`` gathers them): ``build_cfg`` (``build.py``), the one way a config is
+made from a file and overrides, and ``explicit_keys.py``, which tells the keys a user set from the
+defaults. This package imports nothing from the rest of ``decon_d2``, so any module may import it.
 """
-from .datasets import add_dataset_keys
-from .densecl import add_densecl_keys
-from .input import add_input_keys
-from .model import add_model_keys
-from .probe import add_probe_keys
-from .segmentation import add_segmentation_keys
-from .solver import add_solver_keys
+from .build import build_cfg
+from .keys import add_decon_config
 
-__all__ = ["add_decon_config"]
-
-
-def add_decon_config(cfg):
-    """Add all decon-d2 keys (with defaults) to a Detectron2 ``CfgNode``, in place; returns it."""
-    for add in (add_input_keys, add_model_keys, add_solver_keys, add_dataset_keys,
-                add_segmentation_keys,  # after add_model_keys (MODEL.DECON)
-                add_densecl_keys, add_probe_keys):
-        add(cfg)
-    return cfg
+__all__ = ["add_decon_config", "build_cfg"]

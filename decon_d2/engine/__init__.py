@@ -3,4 +3,4 @@
 from .base_trainer import DeConTrainerBase
 from .initial_weights import InitialWeightsError, load_initial_weights
 from .pretrain_trainer import PretrainTrainer
-from .setup import build_cfg, setup
+from .setup import setup

@@ -8,7 +8,7 @@ from .fcn_head import FCNHead
 from .heads import SSL_HEAD_REGISTRY, SlotConHead, build_ssl_head
 from .meta_arch import DeCon
 from .sliding_window import SlidingWindowSegmentor
-from .variants import FCN_LEVELS, FPN_LEVELS, decoder_spec, variant_label
+from .decoder_spec import FCN_LEVELS, FPN_LEVELS, decoder_spec
 
 #: meta-architectures that are self-supervised pre-training (the rest are fine-tuned models)
 PRETRAINING_ARCHITECTURES = ("DeCon",)
@@ -31,5 +31,4 @@ __all__ = [
     "build_decon_backbone",
     "build_ssl_head",
     "decoder_spec",
-    "variant_label",
 ]

@@ -2,7 +2,7 @@
 
 One loss head on the encoder feature (res5) and one per decoder level in use, mixed as
 L = a * L_enc + (1 - a) * mean over levels of L_dec (docs/method.md §2.2). The decoder and its
-levels come from explicit config keys (``modeling/variants.py`` lists the named variants).
+levels come from explicit config keys (``decon_d2/variants.py`` lists the named variants).
 
 Each view goes separately through each network, so norm statistics are per view, as in the
 authors' code. The EMA schedule lives in the engine: a hook calls ``momentum_update(m)`` once per
@@ -19,12 +19,14 @@ from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.utils import comm
 from torch import nn
 
+from decon_d2.variants import variant_name
+
 from .backbone import build_decon_backbone
 from .dist import batch_shuffle, batch_unshuffle
 from .events import put_scalars
 from .heads import build_ssl_head
+from .decoder_spec import decoder_spec
 from .teacher import copy_, ema_update_, paired_tensors
-from .variants import decoder_spec, variant_label
 
 __all__ = ["DeCon"]
 
@@ -49,7 +51,7 @@ class DeCon(nn.Module):
         encoder_loss_weight (float): a.
         teacher_dropout (bool): the teacher decoder keeps the skip dropout.
         pixel_mean, pixel_std: RGB normalisation of the uint8 views.
-        variant (str): the variant name (``variants.variant_label``), for logs and checkpoints.
+        variant (str): the variant name (``decon_d2.variants.variant_name``), for logs and checkpoints.
         teacher_batch_shuffle (bool): with several processes, run the teacher backbone on a
             batch shuffled across processes and unshuffle the features the heads read (MoCo's
             shuffle-BN, used by DenseCL with per-process BN).
@@ -104,7 +106,7 @@ class DeCon(nn.Module):
             "teacher_dropout": d.TEACHER_DROPOUT,
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
-            "variant": variant_label(spec.decoder_type, levels),
+            "variant": variant_name(cfg.MODEL.DECON.HEAD.NAME, spec.decoder_type, levels),
             "teacher_batch_shuffle": d.TEACHER_BATCH_SHUFFLE,
         }
 

@@ -12,7 +12,7 @@ import time
 import decon_d2  # noqa: F401  (registers the project's data sets)
 
 from ..data import register_declared_datasets
-from ..engine.setup import build_cfg
+from ..config import build_cfg
 from ..utils.atomic import atomic_write
 from .data import load_probe_set
 from .linear import ProbeSettings

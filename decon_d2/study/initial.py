@@ -17,7 +17,7 @@ from detectron2.modeling import build_model
 from detectron2.utils.env import seed_all_rng
 
 from decon_d2.engine.checkpoint import DeConCheckpointer, DeConMeta
-from decon_d2.engine.setup import build_cfg
+from decon_d2.config import build_cfg
 
 
 def save_initial_checkpoint(config_file: str, seed: int, out: Path) -> Path:

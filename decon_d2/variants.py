@@ -1,0 +1,107 @@
+"""The variant catalogue: one name per pre-training variant, and the configs that run it.
+
+Every table that maps a variant to something (the shipped configs, the benchmark's cases, the
+tests' instant configs, the study, the docs) reads this one. The name is also what a checkpoint
+records (``decon_meta`` ``variant``) and what the model reports (``model.variant``): it follows
+from the loss head and the four explicit decoder keys (docs/method.md D1), never the other way
+round.
+
+==================  ============  =========  ============  ===========================
+name                paper         head       decoder type  decoder levels
+==================  ============  =========  ============  ===========================
+slotcon             SlotCon       SlotCon    ""            []
+decon_sl            DeCon-SL      SlotCon    FPN           [p2]
+decon_ml            DeCon-ML      SlotCon    FPN           [p2, p3, p4, p5]
+decon_fcn           DeCon-FCN     SlotCon    FCN           [fcn]
+densecl             DenseCL       DenseCL    ""            []
+decon_densecl_sl    DeCon-SL      DenseCL    FPN           [p2]
+decon_densecl_ml    DeCon-ML      DenseCL    FPN           [p2, p3, p4, p5]
+==================  ============  =========  ============  ===========================
+
+Other decoder levels (cost dials) get a derived label such as ``decon_fpn[p3,p4,p5]``.
+``encoder_only`` (the name earlier checkpoints and tools used for ``slotcon``) is an alias.
+"""
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
+
+__all__ = ["Variant", "VARIANTS", "ALIASES", "get_variant", "variant_name", "decoder_layout"]
+
+_HEADS = {"SlotCon": "SlotConHead", "DenseCL": "DenseCLHead"}
+
+
+class Variant(NamedTuple):
+    """One catalogue row; config paths are relative to ``configs/``."""
+
+    name: str
+    paper: str  # the method's name in the paper's tables
+    head: str  # the loss head (``MODEL.DECON.HEAD.NAME``)
+    decoder_type: str  # ``MODEL.DECON.DECODER_TYPE``
+    decoder_levels: Tuple[str, ...]  # ``MODEL.DECON.DECODER_LEVELS``
+    pretrain: str  # the paper recipe (COCO)
+    demo: str  # the CPU demo twin (configs/demo/)
+    instant_test: str  # the tiny ResNet-18 twin the tests and smoke runs use
+    study: Optional[str] = None  # the CPU learning study's config, where it has one
+
+    @property
+    def decoder(self) -> str:
+        """The decoder layout alone: ``none``, ``sl``, ``ml`` or ``fcn``."""
+        return decoder_layout(self.decoder_type, self.decoder_levels)
+
+
+def _row(name, paper, head, decoder_type, levels, pretrain, study=None):
+    return Variant(name, paper, _HEADS[head], decoder_type, tuple(levels), pretrain,
+                   f"demo/{name}_demo.yaml", f"quick_schedules/{name}_instant_test.yaml", study)
+
+
+_P2_P5 = ("p2", "p3", "p4", "p5")
+#: name -> row, in the order tables list them
+VARIANTS: Dict[str, Variant] = {v.name: v for v in (
+    _row("slotcon", "SlotCon", "SlotCon", "", (), "slotcon_pretrain.yaml",
+         "study/slotcon_study.yaml"),
+    _row("decon_sl", "DeCon-SL", "SlotCon", "FPN", ("p2",), "decon_sl_pretrain.yaml"),
+    _row("decon_ml", "DeCon-ML", "SlotCon", "FPN", _P2_P5, "decon_pretrain.yaml",
+         "study/decon_ml_study.yaml"),
+    _row("decon_fcn", "DeCon-FCN", "SlotCon", "FCN", ("fcn",), "decon_fcn_pretrain.yaml"),
+    _row("densecl", "DenseCL", "DenseCL", "", (), "densecl_pretrain.yaml"),
+    _row("decon_densecl_sl", "DeCon-SL (DenseCL)", "DenseCL", "FPN", ("p2",),
+         "decon_densecl_sl_pretrain.yaml"),
+    _row("decon_densecl_ml", "DeCon-ML (DenseCL)", "DenseCL", "FPN", _P2_P5,
+         "decon_densecl_ml_pretrain.yaml"),
+)}
+#: older spellings still accepted on input (command lines, checkpoints written before the
+#: catalogue): they name the same row
+ALIASES = {"encoder_only": "slotcon"}
+
+
+def get_variant(name: str) -> Variant:
+    """The row of ``name`` (or an alias); an unknown name is an error listing the names."""
+    row = VARIANTS.get(ALIASES.get(name, name))
+    if row is None:
+        raise KeyError(f"unknown variant {name!r}; the catalogue (decon_d2/variants.py) has "
+                       f"{list(VARIANTS)} (aliases: {ALIASES})")
+    return row
+
+
+def decoder_layout(decoder_type: str, levels: Sequence[str]) -> str:
+    """``none`` (encoder only), ``sl`` (FPN p2), ``ml`` (FPN p2..p5), ``fcn``, else e.g.
+    ``fpn[p3,p4,p5]``."""
+    levels = tuple(levels)
+    if not decoder_type:
+        return "none"
+    if decoder_type == "FCN":
+        return "fcn"
+    if levels == ("p2",):
+        return "sl"
+    if levels == _P2_P5:
+        return "ml"
+    return f"{decoder_type.lower()}[{','.join(levels)}]"
+
+
+def variant_name(head: str, decoder_type: str, levels: Sequence[str]) -> str:
+    """The catalogue name of a loss head with these decoder keys; a combination outside the
+    catalogue (a cost dial) gets a derived label, e.g. ``decon_fpn[p3,p4,p5]``."""
+    for row in VARIANTS.values():
+        if (row.head, row.decoder_type, row.decoder_levels) == (head, decoder_type,
+                                                               tuple(levels)):
+            return row.name
+    prefix = "decon_densecl_" if head == _HEADS["DenseCL"] else "decon_"
+    return prefix + decoder_layout(decoder_type, levels)

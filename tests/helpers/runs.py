@@ -1,0 +1,69 @@
+"""Test drivers that run training: a gloo group for spawned test workers and a kill-and-resume
+driver for resume tests."""
+import contextlib
+import os
+
+import torch
+import torch.distributed as dist
+from detectron2.engine import HookBase
+
+__all__ = ["gloo_process_group", "loss_history", "kill_and_resume"]
+
+
+@contextlib.contextmanager
+def gloo_process_group(rank, world_size, folder):
+    """Join a CPU (gloo) process group that rendezvouses through a file in ``folder``, with one
+    torch thread (the body of a worker started by ``torch.multiprocessing``)."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank,
+                            world_size=world_size)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def loss_history(trainer):
+    """The ``total_loss`` of every iteration a trainer ran."""
+    return [v for v, _ in trainer.storage.history("total_loss").values()]
+
+
+class _Killed(Exception):
+    pass
+
+
+class _KillAfter(HookBase):
+    def __init__(self, iteration):
+        self.iteration = iteration
+
+    def after_step(self):  # registered last: after the checkpointer wrote this iteration
+        if self.trainer.iter == self.iteration:
+            raise _Killed()
+
+
+def kill_and_resume(make_trainer, max_iter):
+    """Run a config straight through; run it again, killed after iteration ``max_iter // 2 - 1``
+    (whose checkpoint it wrote), and resume that run as ``--resume`` does.
+
+    ``make_trainer(name)`` builds a fresh trainer whose OUTPUT_DIR depends on ``name``
+    ("straight" or "resumed"). Returns ``(straight trainer, losses of the killed then resumed
+    run, resumed trainer)``.
+    """
+    straight = make_trainer("straight")
+    straight.resume_or_load(resume=False)
+    straight.train()
+    killed = make_trainer("resumed")
+    killed.resume_or_load(resume=False)
+    killed.register_hooks([_KillAfter(max_iter // 2 - 1)])
+    try:
+        killed.train()
+    except _Killed:
+        pass
+    else:
+        raise AssertionError("the run finished before it was killed")
+    resumed = make_trainer("resumed")
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == max_iter // 2, resumed.start_iter
+    resumed.train()
+    return straight, loss_history(killed) + loss_history(resumed), resumed
