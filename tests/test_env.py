@@ -19,5 +19,5 @@ def test_collect_reports_versions_and_devices():
 
 def test_cli_prints_report():
     out = subprocess.run([sys.executable, "-m", "decon_d2.env"], capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, timeout=120).stdout
     assert "detectron2" in out and "CUDA available" in out and "pycocotools" in out

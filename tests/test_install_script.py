@@ -2,6 +2,7 @@
 (``scripts/install.sh --if-stale``), checked on a copy of the scripts with a stand-in Python
 that records what it is asked to do (nothing is installed)."""
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def _stamp(tmp_path):
 
 def _if_stale(tmp_path):
     return subprocess.run(["bash", "scripts/install.sh", "--if-stale"], cwd=tmp_path,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, timeout=300)
 
 
 def test_up_to_date_venv_is_left_alone(tmp_path):
@@ -56,9 +57,16 @@ def test_stale_or_missing_venv_runs_the_set_up(tmp_path):
     assert "running the set-up first" in _if_stale(tmp_path).stdout
 
 
+#: what a parent ``make`` (``make test`` running this suite) passes down; a nested ``make`` would
+#: otherwise print "make[1]: Entering directory" first and inherit the parent's flags
+MAKE_ENV = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR")
+
+
 def test_make_targets_run_the_check_first(tmp_path):
     _checkout(tmp_path)
-    plan = subprocess.run(["make", "-n", "test", "demo"], cwd=tmp_path, capture_output=True,
-                          text=True, check=True).stdout.splitlines()
+    env = {k: v for k, v in os.environ.items() if k not in MAKE_ENV}
+    plan = subprocess.run(["make", "--no-print-directory", "-n", "test", "demo"], cwd=tmp_path,
+                          capture_output=True, text=True, check=True, env=env,
+                          timeout=60).stdout.splitlines()
     assert plan[0] == "bash scripts/install.sh --if-stale" and "pytest" in plan[1]
     assert plan[2] == "bash scripts/install.sh --if-stale" and "decon_d2.demo" in plan[3]

@@ -39,12 +39,15 @@ def _resolve(importer, node):
     return [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
 
 
-def import_graph():
+def import_graph(nested=False):
+    """{module: decon_d2 modules it imports}; module-level statements only unless ``nested``
+    (imports inside functions too: they run later, so they cannot make an import cycle, but
+    they must not run against the layers either)."""
     graph = {}
     for name, path in MODULES.items():
         tree = ast.parse(path.read_text())
         targets = set()
-        for node in tree.body:  # module level only: imports inside functions run later
+        for node in (ast.walk(tree) if nested else tree.body):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 targets.update(t for t in _resolve(name, node) if t in MODULES and t != name)
         graph[name] = targets
@@ -78,6 +81,64 @@ def test_import_graph_has_no_cycle():
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
 
 
+#: the layers of the package, lowest first: a module imports only from its own package or a lower
+#: layer. ``decon_d2`` itself (registration on import) and the command-line entry points
+#: (``*.__main__``) sit on top.
+LAYERS = (
+    ("decon_d2.utils", "decon_d2.conventions", "decon_d2.variants"),
+    ("decon_d2.config",),
+    ("decon_d2.weights", "decon_d2.data", "decon_d2.modeling"),
+    ("decon_d2.convert",),
+    ("decon_d2.probe",),
+    ("decon_d2.visualize",),
+    ("decon_d2.engine",),
+    ("decon_d2.finetune", "decon_d2.benchmark", "decon_d2.study", "decon_d2.demo",
+     "decon_d2.build_data", "decon_d2.env"),
+    ("decon_d2",),
+)
+
+
+def layer_of(module):
+    """(layer index, package) of a module; entry points (``__main__``) above every layer."""
+    if module.endswith(".__main__"):
+        return len(LAYERS), module
+    for i, names in enumerate(LAYERS):
+        for name in names:
+            if module == name or module.startswith(name + ".") and name != "decon_d2":
+                return i, name
+    raise AssertionError(f"{module} belongs to no layer: add its package to LAYERS")
+
+
+def layering_violations(graph):
+    out = []
+    for importer, targets in sorted(graph.items()):
+        (li, pi) = layer_of(importer)
+        for t in sorted(targets):
+            lt, pt = layer_of(t)
+            if pt != pi and lt >= li:
+                out.append(f"{importer} (layer {li}) imports {t} (layer {lt})")
+    return out
+
+
+#: the one import that runs upward on purpose: a registered data set builds itself on first use,
+#: and the stub imports its builder only then, so training never imports building code
+LAZY_BUILDS = ("decon_d2.data.", "decon_d2.build_data")
+
+
+def test_no_import_runs_against_the_layers():
+    """Module-level imports, and imports inside functions (no hidden way around a layer)."""
+    assert layering_violations(import_graph()) == []
+    nested = [v for v in layering_violations(import_graph(nested=True))
+              if not (v.startswith(LAZY_BUILDS[0]) and f"imports {LAZY_BUILDS[1]}" in v)]
+    assert nested == []
+
+
+def test_layering_check_finds_a_planted_upward_import():
+    graph = {"decon_d2.modeling.mlp": {"decon_d2.engine.hooks"}, "decon_d2.engine.hooks": set()}
+    assert layering_violations(graph) == [
+        "decon_d2.modeling.mlp (layer 2) imports decon_d2.engine.hooks (layer 6)"]
+
+
 def test_cycle_finder_finds_a_planted_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
     assert find_cycle(graph) == ["a", "b", "c", "a"]
@@ -108,7 +169,7 @@ BARE_METHOD = re.compile(r"(?<!docs/)method\.md")
 
 
 def test_nothing_cites_documents_outside_the_repository():
-    files = [*PACKAGE.rglob("*.py"), *(REPO_ROOT / "tests").glob("*.py"),
+    files = [*PACKAGE.rglob("*.py"), *(REPO_ROOT / "tests").rglob("*.py"),
              *(REPO_ROOT / "docs").glob("*.md"), REPO_ROOT / "README.md",
              *(REPO_ROOT / "configs").rglob("*.yaml"), *(REPO_ROOT / "scripts").glob("*")]
     hits = []
@@ -119,3 +180,35 @@ def test_nothing_cites_documents_outside_the_repository():
             if OUTSIDE.search(line) or (path.parent.name != "docs" and BARE_METHOD.search(line)):
                 hits.append(f"{path.relative_to(REPO_ROOT)}:{i}: {line.strip()}")
     assert not hits, "\n".join(hits)
+
+
+def _calls(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            yield node, (f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", ""))
+
+
+def test_every_test_that_starts_processes_has_a_timeout():
+    """``subprocess.run``/``check_output``/``check_call`` pass ``timeout=``; a ``Popen`` is waited
+    for with one in the same function; workers are spawned only through
+    ``tests.helpers.spawn`` (joined with a deadline). A hang then fails instead of stalling."""
+    bad = []
+    for path in sorted((REPO_ROOT / "tests").rglob("*.py")):
+        rel = path.relative_to(REPO_ROOT)
+        tree = ast.parse(path.read_text())
+        for fn in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)] + [tree]:
+            for call, name in _calls(fn):
+                kws = {k.arg for k in call.keywords}
+                if name in ("run", "check_output", "check_call") and isinstance(
+                        call.func, ast.Attribute) and getattr(call.func.value, "id", "") == \
+                        "subprocess" and "timeout" not in kws:
+                    bad.append(f"{rel}:{call.lineno}: subprocess.{name} without timeout=")
+                if name == "Popen" and not any(
+                        "timeout" in {k.arg for k in c.keywords} for c, _ in _calls(fn)):
+                    bad.append(f"{rel}:{call.lineno}: Popen never waited for with a timeout")
+                if name in ("spawn", "start_processes") and isinstance(call.func, ast.Attribute) \
+                        and rel.as_posix() != "tests/helpers/runs.py":
+                    bad.append(f"{rel}:{call.lineno}: {name} outside tests.helpers.spawn")
+    bad = sorted(set(bad))  # a call inside a function is seen from the module too
+    assert bad == [], "\n".join(bad)

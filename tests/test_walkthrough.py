@@ -24,7 +24,7 @@ SMALL = ["INPUT.MIN_SIZE_TRAIN", "(96,)", "INPUT.MAX_SIZE_TRAIN", "128",
 def _run(data_root, *cmd):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DETECTRON2_DATASETS": str(data_root)}
     run = subprocess.run([sys.executable, *map(str, cmd)], cwd=REPO_ROOT, env=env,
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run.stdout + run.stderr
 
@@ -97,5 +97,5 @@ def test_label_folders_to_finetuned_miou(tmp_path):
         run = subprocess.run([sys.executable, "train_net.py", "--config-file", SEG_FINETUNE,
                               *map(str, common), key, str(value), "OUTPUT_DIR",
                               str(out / "bad")], cwd=REPO_ROOT, env=env, capture_output=True,
-                             text=True)
+                             text=True, timeout=600)
         assert run.returncode != 0 and said in run.stderr + run.stdout, run.stderr[-2000:]

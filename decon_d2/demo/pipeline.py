@@ -24,6 +24,7 @@ from typing import List, Optional
 from decon_d2.utils.paths import REPO_ROOT
 from decon_d2.utils.stages import Progress
 from decon_d2.utils.stages import run as run_stage
+from decon_d2.variants import VARIANTS
 
 FINETUNE_CFG = "configs/finetune/demo/mask_rcnn_R_50_FPN_demo.yaml"
 # Rough stage costs on 2 CPU cores (seconds), used only for the remaining-time estimate.
@@ -51,8 +52,9 @@ def format_table(rows) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="decon_ml",
-                        choices=["decon_ml", "decon_sl", "slotcon", "densecl", "decon_densecl_sl",
-                                 "decon_densecl_ml"])
+                        choices=[n for n, v in VARIANTS.items() if v.decoder_type != "FCN"],
+                        help="a catalogue variant (decon_d2/variants.py) with an FPN or no "
+                             "decoder (Mask R-CNN transfer); its demo config is pre-trained")
     parser.add_argument("--output", default=None,
                         help="everything lands here (default output/demo_pipeline, "
                              "output/demo_pipeline_<variant> for the other variants: finished "
@@ -73,7 +75,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         extra = [] if args.pretrain_iters is None else [
             "SOLVER.DECON.EPOCHS", "0", "SOLVER.MAX_ITER", str(args.pretrain_iters),
             "SOLVER.WARMUP_ITERS", "1"]
-        run([py, "train_net.py", "--config-file", f"configs/demo/{args.variant}_demo.yaml",
+        run([py, "train_net.py", "--config-file", f"configs/{VARIANTS[args.variant].demo}",
              "--resume", "OUTPUT_DIR", str(pre_dir)] + extra)
     progress.finish("pretrain")
 

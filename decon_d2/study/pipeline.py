@@ -22,11 +22,12 @@ from decon_d2.utils.atomic import atomic_write
 from decon_d2.utils.paths import REPO_ROOT
 from decon_d2.utils.stages import Progress
 from decon_d2.utils.stages import run as run_stage
+from decon_d2.variants import VARIANTS
 
 from . import summary
 
-CONFIGS = {"slotcon": "configs/study/slotcon_study.yaml",
-           "decon_ml": "configs/study/decon_ml_study.yaml"}
+#: the catalogue's variants that have a study config (decon_d2/variants.py)
+CONFIGS = {n: f"configs/{v.study}" for n, v in VARIANTS.items() if v.study}
 TRAIN, VAL = "decon_study_seg_train", "decon_study_seg_val"
 LEVELS = ["res5", "p2"]
 # Rough stage costs on 2 CPU cores (seconds), used only for the remaining-time estimate.

@@ -82,7 +82,7 @@ def test_max_iter_on_the_command_line_of_a_demo_config(tmp_path):
     run = subprocess.run(
         [sys.executable, "train_net.py", "--config-file", DEMO, "SOLVER.MAX_ITER", "2",
          "DATALOADER.NUM_WORKERS", "0", "OUTPUT_DIR", str(tmp_path)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]
     assert "SOLVER.MAX_ITER 2 set explicitly: used instead of SOLVER.DECON.EPOCHS 3" in log

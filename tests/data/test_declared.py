@@ -172,7 +172,7 @@ def test_bad_declarations_are_refused_with_the_key():
 def _train_net(tmp_datasets_root, *args):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DETECTRON2_DATASETS": str(tmp_datasets_root)}
     run = subprocess.run([sys.executable, str(REPO_ROOT / "train_net.py"), *map(str, args)],
-                         cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run.stdout + run.stderr
 

@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 from detectron2.utils.env import seed_all_rng
@@ -17,7 +16,7 @@ from decon_d2.engine.checkpoint import DeConMeta
 from decon_d2.modeling.dist import batch_shuffle, batch_unshuffle
 from decon_d2.utils.paths import config_path
 from tests.helpers import (
-    gloo_process_group, instant_test_cfg, kill_and_resume, loss_history, synthetic_batch,
+    gloo_process_group, instant_test_cfg, kill_and_resume, loss_history, spawn, synthetic_batch,
 )
 
 WORLD, N_GLOBAL = 2, 4
@@ -64,7 +63,7 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
     batch = synthetic_batch(N_GLOBAL, 64, seed=3)
     torch.save(batch, tmp_path / "batch.pth")
     ref_losses, ref_queues = _step(model.double().train(), batch)
-    mp.start_processes(_worker, args=(str(tmp_path),), nprocs=WORLD, start_method="spawn")
+    spawn(_worker, (str(tmp_path),), WORLD)
     ranks = [torch.load(tmp_path / f"rank{r}.pth") for r in range(WORLD)]
 
     assert all(r["teacher_batch_shuffle"] for r in ranks)

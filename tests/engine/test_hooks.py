@@ -11,6 +11,7 @@ from decon_d2.engine.hooks import IterationSeedHook, MomentumTeacherHook
 from decon_d2.engine.sampler import ResumableTrainingSampler, SampleSeededMapper
 from decon_d2.engine.schedules import cosine_momentum
 from decon_d2.engine.step import DeConStepTrainer
+from tests.helpers import spawn
 
 
 class ToyTeacherModel(nn.Module):
@@ -209,9 +210,7 @@ def _nan_on_one_rank_worker(rank, init_file, out_dir):
 def test_nan_on_one_rank_stops_every_rank_at_the_same_iteration(tmp_path):
     """Rank 1's loss turns NaN: both ranks raise at iteration 2, before the optimiser step,
     instead of rank 0 going on and waiting in the next collective until a time-out."""
-    import torch.multiprocessing as mp
-
-    mp.spawn(_nan_on_one_rank_worker, args=(str(tmp_path / "init"), tmp_path), nprocs=2)
+    spawn(_nan_on_one_rank_worker, (str(tmp_path / "init"), tmp_path), 2)
     rank0, rank1 = ((tmp_path / f"rank{r}.txt").read_text() for r in (0, 1))
     assert "iteration=2" in rank0 and "another rank" in rank0, rank0
     assert "iteration=2" in rank1 and "(rank 1)" in rank1, rank1

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -13,8 +14,7 @@ from decon_d2.engine import PretrainTrainer
 from decon_d2.modeling.heads.slot_health import slot_health
 from decon_d2.utils.paths import REPO_ROOT, config_path
 from decon_d2.variants import get_variant
-from tests.helpers import (build_instant_model, instant_test_cfg,
-                                    register_synthetic_sem_seg)
+from tests.helpers import build_instant_model, instant_test_cfg, register_synthetic_sem_seg, write_photos
 
 HEALTH = ("proto_entropy", "protos_used", "slots_kept", "agreement")
 
@@ -101,20 +101,45 @@ def test_slot_maps_refuse_heads_without_prototypes(tmp_path):
     assert not png.exists()
 
 
-def test_visualize_writes_a_png_of_the_expected_size(tmp_path):
+def test_visualize_draws_the_teachers_slot_assignment(tmp_path):
+    """The PNG's layout (header, one row per image; columns: the image, slots of res5 and
+    p2..p5, PCA of res5 and p2) and its content: each slot tile, read back pixel by pixel, is
+    the teacher's arg-max prototype on that image in the fixed palette."""
+    from decon_d2.probe import load_images
     from decon_d2.visualize.__main__ import main
+    from decon_d2.visualize.slot_maps import HEADER, palette
 
+    s = 64
     cfg = instant_test_cfg("decon_ml")
-    model = build_instant_model("decon_ml")
+    model = build_instant_model("decon_ml", seed=1).eval()
     torch.save({"model": model.state_dict()}, tmp_path / "model.pth")
     (tmp_path / "config.yaml").write_text(cfg.dump())
-    for i, colour in enumerate(((200, 10, 10), (10, 200, 10))):
-        Image.new("RGB", (80, 50), colour).save(tmp_path / f"{i}.png")
+    paths = [str(p) for p in write_photos(tmp_path / "photos", 2, size=(80, 100), seed=2)]
     png = tmp_path / "maps.png"
-    assert main([str(tmp_path / "model.pth"), str(tmp_path / "0.png"), str(tmp_path / "1.png"),
-                 "--size", "64", "--out", str(png)]) == 0
-    # columns: image, slots of res5 and p2..p5, PCA of res5 and p2; rows: header + 2 images
-    assert Image.open(png).size == (8 * 64, 14 + 2 * 64)
+    assert main([str(tmp_path / "model.pth"), *paths, "--size", str(s), "--out", str(png)]) == 0
+    grid = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    assert grid.shape == (HEADER + 2 * s, 8 * s, 3)
+    images = load_images(paths, s)
+    with torch.no_grad():
+        x = (images.float() - model.pixel_mean) / model.pixel_std
+        feats = model.teacher.backbone(x)
+        want = {lv: h.embed(feats[lv])[1].argmax(1) for lv, h in model.teacher.heads.items()}
+    assert list(want) == ["res5", "p2", "p3", "p4", "p5"]
+    colours = palette(max(h.prototypes.num_embeddings for h in model.teacher.heads.values()))
+    colours = colours.astype(int)
+    drawn = set()
+    for i in range(2):
+        row = grid[HEADER + i * s:HEADER + (i + 1) * s]
+        assert np.array_equal(row[:, :s], images[i].permute(1, 2, 0).numpy())
+        for j, (level, assign) in enumerate(want.items(), 1):
+            h, w = assign.shape[1:]
+            ys = np.arange(h) * s // h + s // (2 * h)  # the centre pixel of each cell
+            xs = j * s + np.arange(w) * s // w + s // (2 * w)
+            centres = row[ys][:, xs]
+            got = np.abs(centres[:, :, None, :] - colours[None, None]).sum(-1).argmin(-1)
+            assert np.array_equal(got, assign[i].numpy()), (level, i)
+            drawn |= set(got.ravel().tolist())
+    assert len(drawn) > 1  # the maps are not one flat colour, so the comparison means something
 
 
 @pytest.mark.slow

@@ -43,7 +43,7 @@ def converted(tmp_path_factory):
 
 def _train_net(*args, check=True):
     run = subprocess.run([sys.executable, "train_net.py", *args], cwd=REPO, capture_output=True,
-                         text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                         text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
     if check and run.returncode != 0:
         raise AssertionError(run.stdout[-3000:] + run.stderr[-3000:])
     return run

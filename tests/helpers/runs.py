@@ -2,12 +2,14 @@
 driver for resume tests."""
 import contextlib
 import os
+import time
 
 import torch
 import torch.distributed as dist
+import torch.multiprocessing as mp
 from detectron2.engine import HookBase
 
-__all__ = ["gloo_process_group", "loss_history", "kill_and_resume"]
+__all__ = ["gloo_process_group", "loss_history", "kill_and_resume", "spawn"]
 
 
 @contextlib.contextmanager
@@ -67,3 +69,19 @@ def kill_and_resume(make_trainer, max_iter):
     assert resumed.start_iter == max_iter // 2, resumed.start_iter
     resumed.train()
     return straight, loss_history(killed) + loss_history(resumed), resumed
+
+
+def spawn(fn, args, nprocs, timeout=300):
+    """``torch.multiprocessing`` workers ``fn(rank, *args)`` (spawned), joined with a deadline: a
+    worker that hangs (a collective that never completes) is killed with the others and the
+    test fails with ``TimeoutError`` instead of stalling the suite; a worker's exception is
+    re-raised as ``torch.multiprocessing`` does."""
+    context = mp.start_processes(fn, args=args, nprocs=nprocs, start_method="spawn", join=False)
+    deadline = time.monotonic() + timeout
+    while not context.join(timeout=max(0.0, deadline - time.monotonic())):
+        if time.monotonic() >= deadline:
+            for p in context.processes:
+                if p.is_alive():
+                    p.kill()
+            raise TimeoutError(f"{nprocs} spawned worker(s) of {fn.__name__} still running after "
+                               f"{timeout} s")

@@ -7,11 +7,10 @@ comparison tight.
 """
 import pytest
 import torch
-import torch.multiprocessing as mp
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-from tests.helpers import gloo_process_group, instant_test_cfg, synthetic_batch
+from tests.helpers import gloo_process_group, instant_test_cfg, spawn, synthetic_batch
 
 WORLD = 2
 N_GLOBAL = 4
@@ -56,7 +55,7 @@ def test_two_processes_match_one_process(tmp_path):
     torch.save(batch, tmp_path / "batch.pth")
 
     ref = _run(model.double().train(), batch)
-    mp.start_processes(_worker, args=(str(tmp_path),), nprocs=WORLD, start_method="spawn")
+    spawn(_worker, (str(tmp_path),), WORLD)
     ranks = [torch.load(tmp_path / f"rank{r}.pth") for r in range(WORLD)]
 
     assert ranks[0]["norm_types"] == ["NaiveSyncBatchNorm"]

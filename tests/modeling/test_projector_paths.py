@@ -74,16 +74,58 @@ def test_gemm_projector_equals_the_conv_reference(recompute, checkpoint, trainin
         assert int(fast_out[3]["mlp.1.num_batches_tracked"]) == 2
 
 
+def _loop_projector(proj, x, norm):
+    """The projector written out independently: 1x1 convs as channel sums, each norm from its
+    formula (GN: 32 groups over channels and pixels of each image; BN in training: per channel
+    over the view's images and pixels; "": none), exact GELU."""
+    def conv(m, h):
+        w, b = m.weight[:, :, 0, 0].double(), m.bias.double()
+        return torch.einsum("oc,nchw->nohw", w, h) + b.view(1, -1, 1, 1)
+
+    def normed(m, h):
+        if norm == "":
+            return h
+        n, c = h.shape[:2]
+        if norm == "GN":
+            g = h.reshape(n, 32, c // 32, *h.shape[2:])
+            mean = g.mean(dim=(2, 3, 4), keepdim=True)
+            var = g.var(dim=(2, 3, 4), unbiased=False, keepdim=True)
+            h = ((g - mean) / torch.sqrt(var + m.eps)).reshape(h.shape)
+        else:
+            mean = h.mean(dim=(0, 2, 3), keepdim=True)
+            var = h.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+            h = (h - mean) / torch.sqrt(var + m.eps)
+        return h * m.weight.double().view(1, -1, 1, 1) + m.bias.double().view(1, -1, 1, 1)
+
+    gelu = lambda h: 0.5 * h * (1 + torch.erf(h / 2 ** 0.5))  # noqa: E731
+    layers = proj.mlp
+    h = gelu(normed(layers[1], conv(layers[0], x)))
+    h = gelu(normed(layers[4], conv(layers[3], h)))
+    return conv(layers[6], h)
+
+
 @pytest.mark.parametrize("norm", ["GN", "naiveSyncBN", ""])
 def test_other_norms_take_a_correct_path(norm):
-    """Naive sync BN (one process) runs on rows through ``functional_call``; GN falls back to the
-    convs; no norm is plain products."""
+    """The default projector (``impl="gemm"``; GN falls back to the convs, naive sync BN on one
+    process runs on rows through ``functional_call``, no norm is plain products) gives what the
+    loop formula of that norm gives, view by view, outputs and input gradients."""
     torch.manual_seed(0)
-    ref = Projector2d(8, 64, 4, norm, impl="conv").train()  # GN: 32 groups
-    fast = copy.deepcopy(ref)
-    fast.impl = "gemm"
-    maps = [torch.randn(2, 8, 3, 3), torch.randn(2, 8, 3, 3)]
-    _assert_same(_run(ref, maps), _run(fast, maps))
+    proj = Projector2d(8, 64, 4, norm).train()
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():  # affine parameters away from (1, 0), so a skipped norm step shows
+        for m in (proj.mlp[1], proj.mlp[4]):
+            for t in m.parameters():
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+    maps = [torch.randn(2, 8, 3, 3), 3 * torch.randn(2, 8, 3, 3) + 1]  # different statistics
+    got = _run(proj, maps)
+    xs = [x.clone().requires_grad_() for x in maps]
+    want = [_loop_projector(proj, x.double(), norm) for x in xs]  # float64 loop
+    weights = [torch.linspace(-1, 1, y.numel()).view_as(y) for y in want]
+    sum((y * w.double()).sum() for y, w in zip(want, weights)).backward()
+    for a, b in zip(got[0], want):
+        torch.testing.assert_close(a.double(), b.detach(), rtol=1e-4, atol=1e-5)
+    for a, x in zip(got[1], xs):
+        torch.testing.assert_close(a.double(), x.grad.double(), rtol=1e-4, atol=1e-6)
 
 
 def test_recompute_reruns_only_the_narrow_first_product():
