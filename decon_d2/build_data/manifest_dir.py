@@ -9,11 +9,11 @@ import logging
 from pathlib import Path
 from typing import Callable
 
+from ..data.paths import MANIFEST  # written last: its presence marks a complete data set
 from ..utils.atomic import atomic_directory
 
 __all__ = ["MANIFEST", "build_manifest_dir"]
 
-MANIFEST = "MANIFEST.json"  # written last: its presence marks a complete data set
 logger = logging.getLogger(__name__)
 
 

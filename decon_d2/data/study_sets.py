@@ -8,30 +8,37 @@
   ``ignore_label=255``, ``evaluator_type="sem_seg"``, so ``SemSegEvaluator`` works on them.
 
 ``decon_d2.data`` registers them on import (lazily: nothing is built or read until a data set is
-loaded). Calling ``register_study_datasets()`` twice is harmless (names already registered are
-left alone).
+loaded, and the builder, ``decon_d2/build_data/study_sets/``, is imported only then). Calling
+``register_study_datasets()`` twice is harmless (names already registered are left alone).
 """
 import json
 from functools import partial
+from pathlib import Path
 from typing import List
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from ..image_folder import register_image_folder
-from . import build
-from .compose import IGNORE
+from . import study_layout as layout
+from .image_folder import register_image_folder
 
-UNLABELED = "decon_study_unlabeled"
-SEG = {"train": "decon_study_seg_train", "val": "decon_study_seg_val"}
-HINT = ("run `python -m decon_d2.data.study` "
+UNLABELED, SEG = layout.UNLABELED, layout.SEG
+HINT = (f"run `{layout.BUILD_COMMAND}` "
         "(needs `pip install --no-deps -r requirements-study.txt`)")
+
+
+def _ensure_unlabeled() -> Path:
+    # imported on first use, not at module level: keeps building off the training import path
+    from ..build_data.study_sets.build import ensure_unlabeled
+    return ensure_unlabeled()
 
 
 def load_study_seg(split: str) -> List[dict]:
     """Records of one split, with absolute paths (builds the data set first if needed)."""
-    build.ensure_seg()
-    root = build.seg_dir()
-    records = json.loads(build.seg_json(split).read_text())
+    # imported on first use, not at module level: keeps building off the training import path
+    from ..build_data.study_sets.build import ensure_seg
+    ensure_seg()
+    root = layout.seg_dir()
+    records = json.loads(layout.seg_json(split).read_text())
     for r in records:
         r["file_name"] = str(root / r["file_name"])
         r["sem_seg_file_name"] = str(root / r["sem_seg_file_name"])
@@ -41,15 +48,16 @@ def load_study_seg(split: str) -> List[dict]:
 def register_study_datasets() -> None:
     registered = set(DatasetCatalog.list())
     if UNLABELED not in registered:
-        register_image_folder(UNLABELED, build.unlabeled_dir, hint=HINT,
-                              prepare=build.ensure_unlabeled)
+        register_image_folder(UNLABELED, layout.unlabeled_dir, hint=HINT,
+                              prepare=_ensure_unlabeled)
     for split, name in SEG.items():
         if name in registered:
             continue
         DatasetCatalog.register(name, partial(load_study_seg, split))
         # Paths are fixed at registration time, as for Detectron2's builtin data sets.
         MetadataCatalog.get(name).set(
-            stuff_classes=list(build.CLASS_NAMES), ignore_label=IGNORE, evaluator_type="sem_seg",
-            image_root=str(build.seg_dir() / "images" / split),
-            sem_seg_root=str(build.seg_dir() / "labels" / split),
+            stuff_classes=list(layout.CLASS_NAMES), ignore_label=layout.IGNORE,
+            evaluator_type="sem_seg",
+            image_root=str(layout.seg_dir() / "images" / split),
+            sem_seg_root=str(layout.seg_dir() / "labels" / split),
         )

@@ -1,7 +1,8 @@
 """Build the learning-study data sets under ``$DETECTRON2_DATASETS`` (default ``datasets/``).
 
-Usage: ``python -m decon_d2.data.study [--force]``. Needs ``requirements-study.txt`` installed and,
-unless its Debian packages are installed, ``apt-get`` (files are fetched with ``apt-get download``).
+Usage: ``python -m decon_d2.build_data study [--force]``. Needs ``requirements-study.txt``
+installed and, unless its Debian packages are installed, ``apt-get`` (files are fetched with
+``apt-get download``).
 
 - ``decon_study_unlabeled/``: real photos as RGB JPEGs, short side at most 640 px (decoding cost
   on CPU), none under 128 px, exact and near duplicates (dHash) dropped, none shared with the
@@ -14,6 +15,7 @@ unless its Debian packages are installed, ``apt-get`` (files are fetched with ``
 
 Each data set is written to a temporary folder and renamed into place (``MANIFEST.json`` last), so
 an interrupted build leaves nothing behind and a finished one is never rebuilt without ``--force``.
+Folders, class names and the ignore value: ``decon_d2/data/study_layout.py``.
 """
 import argparse
 import io
@@ -28,8 +30,9 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 from PIL import Image, ImageOps
 
+from ...data import study_layout as layout
+from ...data.study_layout import CLASS_NAMES
 from ..manifest_dir import MANIFEST, build_manifest_dir
-from ..paths import datasets_root
 from . import compose, qt_rcc, sources
 from .fetch import DebSources, MissingSourceError, match, pip_dir, resolve
 
@@ -41,19 +44,6 @@ DUPLICATE_BITS = 3  # dHash Hamming distance at or under which two photos count 
 BACKGROUND_SHORT_SIDE = 720  # backgrounds are kept at this size before cropping
 SEG_IMAGES = {"train": 300, "val": 100}
 SEED = 20250417
-CLASS_NAMES = ("background",) + tuple(name for name, _ in sources.STAMP_CLASSES)
-
-
-def unlabeled_dir() -> Path:
-    return datasets_root() / "decon_study_unlabeled"
-
-
-def seg_dir() -> Path:
-    return datasets_root() / "decon_study_seg"
-
-
-def seg_json(split: str) -> Path:
-    return seg_dir() / "annotations" / f"{split}.json"
 
 
 # ---- reading the sources ---------------------------------------------------------------------
@@ -265,20 +255,20 @@ def _build_atomically(final: Path, writer: Callable[[Path, DebSources], dict], f
 
 
 def ensure_unlabeled(force: bool = False, debs: Optional[DebSources] = None) -> Path:
-    return _build_atomically(unlabeled_dir(), _write_unlabeled, force, debs)
+    return _build_atomically(layout.unlabeled_dir(), _write_unlabeled, force, debs)
 
 
 def ensure_seg(force: bool = False, debs: Optional[DebSources] = None) -> Path:
-    return _build_atomically(seg_dir(), _write_seg, force, debs)
+    return _build_atomically(layout.seg_dir(), _write_seg, force, debs)
 
 
-def main(argv: List[str] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Optional[List[str]] = None, prog: Optional[str] = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="rebuild even if already built")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[decon-study-data] %(message)s")
     with DebSources() as debs:  # one download of each Debian package for both data sets
-        for name, ensure in (("decon_study_unlabeled", ensure_unlabeled),
+        for name, ensure in ((layout.UNLABELED, ensure_unlabeled),
                              ("decon_study_seg", ensure_seg)):
             path = ensure(force=args.force, debs=debs)
             summary = json.loads((path / MANIFEST).read_text())

@@ -1,9 +1,10 @@
 """Build the embedded demo data sets under ``$DETECTRON2_DATASETS/decon_demo``.
 
-Usage: ``python -m decon_d2.data.demo [--force]`` (set-up runs it; the data sets' loaders
+Usage: ``python -m decon_d2.build_data demo [--force]`` (set-up runs it; the data sets' loaders
 run it on first use). Each data set is written to a temporary folder and renamed into place, so an
 interrupted build never leaves a half-written data set behind, and concurrent builders (several
-processes of one job) cannot corrupt each other's output.
+processes of one job) cannot corrupt each other's output. The folders are named in
+``decon_d2/data/demo_layout.py``.
 """
 import argparse
 import json
@@ -11,37 +12,15 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from PIL import Image
 
-from ..manifest_dir import MANIFEST
-from ..manifest_dir import build_manifest_dir as _build_atomically
-from ..paths import datasets_root
+from ...data import demo_layout as layout
+from ..manifest_dir import MANIFEST, build_manifest_dir
 from . import coco_instances, sources
 
 logger = logging.getLogger(__name__)
-
-
-
-def demo_root() -> Path:
-    return datasets_root() / "decon_demo"
-
-
-def unlabeled_dir() -> Path:
-    return demo_root() / "unlabeled"
-
-
-def coco_dir() -> Path:
-    return demo_root() / "coco"
-
-
-def coco_json() -> Path:
-    return coco_dir() / "annotations" / "instances.json"
-
-
-def coco_images() -> Path:
-    return coco_dir() / "images"
 
 
 def _write_unlabeled(dest: Path) -> dict:
@@ -83,20 +62,19 @@ def _write_coco(dest: Path) -> dict:
 
 
 def ensure_unlabeled(force: bool = False) -> Path:
-    return _build_atomically(unlabeled_dir(), _write_unlabeled, force)
+    return build_manifest_dir(layout.unlabeled_dir(), _write_unlabeled, force)
 
 
 def ensure_coco(force: bool = False) -> Path:
-    return _build_atomically(coco_dir(), _write_coco, force)
+    return build_manifest_dir(layout.coco_dir(), _write_coco, force)
 
 
-def main(argv: List[str] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Optional[List[str]] = None, prog: Optional[str] = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="rebuild even if already built")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[decon-demo-data] %(message)s")
-    for name, ensure in (("decon_demo_unlabeled", ensure_unlabeled),
-                         ("decon_demo_coco", ensure_coco)):
+    for name, ensure in ((layout.UNLABELED, ensure_unlabeled), (layout.COCO, ensure_coco)):
         path = ensure(force=args.force)
         summary = json.loads((path / MANIFEST).read_text())
         print(f"{name}: {path.resolve()} {summary}")

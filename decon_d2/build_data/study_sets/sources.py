@@ -8,6 +8,8 @@ version and only the folders needed are unpacked into a temporary directory (``f
 """
 from typing import Dict, Tuple
 
+from ...data.study_layout import CLASS_NAMES
+
 PIP_HINT = "pip install --no-deps -r requirements-study.txt"
 # import name -> pip distribution name, for error messages.
 PIP_DISTS = {"skimage": "scikit-image", "mvtbdata": "mvtb-data", "foolbox": "foolbox",
@@ -128,19 +130,23 @@ BACKGROUNDS: Dict[str, Tuple[str, ...]] = {
 # ---- decon_study_seg: object classes = Tux Paint photo stamps (RGBA cut-outs) ------------------
 STAMPS_DEB = "tuxpaint-stamps-default"
 STAMPS_ROOT = "usr/share/tuxpaint/stamps"
-# class name -> stamp folders (searched recursively). Label value = position + 1 (0 = background).
-STAMP_CLASSES: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
-    ("bird", ("animals/birds",)),
-    ("mammal", ("animals/mammals", "animals/marsupials")),
-    ("sea_animal", ("animals/fish", "animals/shellfish")),
-    ("insect", ("animals/insects",)),
-    ("fruit", ("food/fruit", "food/nuts")),
-    ("vegetable", ("food/vegetables", "plants/mushrooms")),
-    ("flower", ("plants/flowers",)),
-    ("vehicle", ("vehicles", "military/vehicles")),
-    ("instrument", ("hobbies/music",)),
-    ("tool", ("household/tools",)),
-)
+# class name (each of ``CLASS_NAMES[1:]``, the registered stuff_classes) -> stamp folders
+# (searched recursively).
+STAMP_FOLDERS: Dict[str, Tuple[str, ...]] = {
+    "bird": ("animals/birds",),
+    "mammal": ("animals/mammals", "animals/marsupials"),
+    "sea_animal": ("animals/fish", "animals/shellfish"),
+    "insect": ("animals/insects",),
+    "fruit": ("food/fruit", "food/nuts"),
+    "vegetable": ("food/vegetables", "plants/mushrooms"),
+    "flower": ("plants/flowers",),
+    "vehicle": ("vehicles", "military/vehicles"),
+    "instrument": ("hobbies/music",),
+    "tool": ("household/tools",),
+}
+# (name, folders) in label order: label value = position + 1 (0 = background).
+STAMP_CLASSES: Tuple[Tuple[str, Tuple[str, ...]], ...] = tuple(
+    (name, STAMP_FOLDERS[name]) for name in CLASS_NAMES[1:])
 # Drawings, silhouettes and non-objects among the photo stamps; mirrored copies of others.
 STAMP_SKIP_DIRS = {"cartoon", "toys", "plastic"}
 STAMP_SKIP_FILES = {

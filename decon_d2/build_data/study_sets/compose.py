@@ -14,8 +14,9 @@ from typing import Dict, List, Tuple
 import numpy as np
 from PIL import Image
 
+from ...data.study_layout import IGNORE  # registered as the sets' ignore_label
+
 SIZE = (384, 288)  # width, height of every composite (4:3, like most photos)
-IGNORE = 255
 SCALE_JITTER = (0.7, 1.4)  # pasted size relative to the stamp's own size (little upsampling blur)
 MIN_SIDE = 32  # smallest pasted longest side, pixels
 OBJECTS_PER_IMAGE = (1, 4)  # inclusive

@@ -1,31 +1,28 @@
-"""``decon_demo_sem_seg``: the embedded COCO demo set (``decon_demo_coco``) as semantic masks.
+"""Build ``decon_demo_sem_seg``: the embedded COCO demo set (``decon_demo_coco``) as semantic masks.
 
 Each photo of ``decon_demo_coco`` gets a label PNG (``decon_demo/sem_seg/labels/<stem>.png``,
 single channel): 0 = background (pixels of no instance), k = the k-th category of the COCO JSON
 (categories are numbered 1..20 there, so the index is the category id), painted largest instance
 first so that small objects stay visible where instances overlap. The class list is background +
-the categories, padded with ``unused_<i>`` to ``DEMO_NUM_CLASSES`` (21, the demo configs'
+the categories, padded with ``unused_<i>`` to ``SEM_SEG_NUM_CLASSES`` (21, the demo configs'
 ``NUM_CLASSES``), so that a build without Debian's labelme photos (fewer classes) still
 evaluates. Built atomically on first use, like the other demo sets; the photos are not copied.
+Registered by ``decon_d2/data/demo_sets.py``.
 """
 import json
 from pathlib import Path
 
 import numpy as np
-from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from ...data import demo_layout as layout
+from ..manifest_dir import build_manifest_dir
 from . import build
 
-__all__ = ["SEM_SEG", "DEMO_NUM_CLASSES", "ensure_sem_seg", "load_demo_sem_seg"]
+__all__ = ["ensure_sem_seg"]
 
-SEM_SEG = "decon_demo_sem_seg"
-DEMO_NUM_CLASSES = 21
-
-
-def sem_seg_dir() -> Path:
-    return build.demo_root() / "sem_seg"
+NUM_CLASSES = layout.SEM_SEG_NUM_CLASSES
 
 
 def _instance_mask(ann, height, width) -> np.ndarray:
@@ -40,14 +37,14 @@ def _instance_mask(ann, height, width) -> np.ndarray:
 
 
 def _write_sem_seg(dest: Path) -> dict:
-    coco = json.loads(build.coco_json().read_text())
+    coco = json.loads(layout.coco_json().read_text())
     categories = sorted(coco["categories"], key=lambda c: c["id"])
     if [c["id"] for c in categories] != list(range(1, len(categories) + 1)) or \
-            len(categories) >= DEMO_NUM_CLASSES:
-        raise ValueError(f"{build.coco_json()}: expected category ids 1..N with N < "
-                         f"{DEMO_NUM_CLASSES}, got {[c['id'] for c in categories]}")
+            len(categories) >= NUM_CLASSES:
+        raise ValueError(f"{layout.coco_json()}: expected category ids 1..N with N < "
+                         f"{NUM_CLASSES}, got {[c['id'] for c in categories]}")
     classes = ["background"] + [c["name"] for c in categories]
-    classes += [f"unused_{i}" for i in range(len(classes), DEMO_NUM_CLASSES)]
+    classes += [f"unused_{i}" for i in range(len(classes), NUM_CLASSES)]
     (dest / "labels").mkdir()
     by_image = {}
     for ann in coco["annotations"]:
@@ -62,20 +59,6 @@ def _write_sem_seg(dest: Path) -> dict:
 
 
 def ensure_sem_seg(force: bool = False) -> Path:
+    """The label folder (built from ``decon_demo_coco``, itself built first if needed)."""
     build.ensure_coco()
-    return build._build_atomically(sem_seg_dir(), _write_sem_seg, force)
-
-
-def load_demo_sem_seg():
-    """Records ``{file_name, sem_seg_file_name, image_id}``; sets the class list in metadata."""
-    folder = ensure_sem_seg()
-    manifest = json.loads((folder / build.MANIFEST).read_text())
-    MetadataCatalog.get(SEM_SEG).set(stuff_classes=manifest["classes"])
-    coco = json.loads(build.coco_json().read_text())
-    return [{"file_name": str(build.coco_images() / im["file_name"]),
-             "sem_seg_file_name": str(folder / "labels" / f"{Path(im['file_name']).stem}.png"),
-             "image_id": im["id"]} for im in coco["images"]]
-
-
-DatasetCatalog.register(SEM_SEG, load_demo_sem_seg)
-MetadataCatalog.get(SEM_SEG).set(ignore_label=255, evaluator_type="sem_seg")
+    return build_manifest_dir(layout.sem_seg_dir(), _write_sem_seg, force)

