@@ -6,12 +6,13 @@ A config that disagrees with how the backbone was pre-trained (BGR vs RGB, mean/
 the 1x1 conv, a norm-free FPN) trains without an error and silently loses most of the AP (box AP
 about 0 in PyContrast#34), so each mismatch is reported with the YAML line that fixes it.
 """
-from typing import Any, Dict, List, Mapping, Tuple
+import dataclasses
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["IMAGENET_PIXEL_MEAN", "IMAGENET_PIXEL_STD", "SYNC_NORMS", "pretrain_conventions",
-           "check_conventions"]
+__all__ = ["IMAGENET_PIXEL_MEAN", "IMAGENET_PIXEL_STD", "SYNC_NORMS", "Conventions",
+           "pretrain_conventions", "check_conventions"]
 
 #: torchvision's ImageNet statistics in 0-255 units, RGB: the pre-training normalisation
 IMAGENET_PIXEL_MEAN = [123.675, 116.28, 103.53]
@@ -20,29 +21,50 @@ IMAGENET_PIXEL_STD = [58.395, 57.12, 57.375]
 SYNC_NORMS = ("SyncBN", "naiveSyncBN", "nnSyncBN", "naiveSyncBN_N")
 
 
-def pretrain_conventions(cfg) -> Dict[str, Any]:
+@dataclasses.dataclass
+class Conventions:
+    """How a ResNet was trained to see its input (and its norms), as the fine-tune config must
+    reproduce it. ``pixel_mean``/``pixel_std`` None: unknown, not checked. Files record these
+    inside their ``decon_meta`` record (``decon_d2/weights/record.py`` reads and writes them)."""
+
+    input_format: str = "RGB"
+    pixel_mean: Optional[Sequence[float]] = None
+    pixel_std: Optional[Sequence[float]] = None
+    stride_in_1x1: bool = False
+    norm: Optional[str] = None
+    fpn_norm: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def pretrain_conventions(cfg) -> Conventions:
     """The conventions of a pre-training config, as recorded in ``decon_meta``. ``norm`` and
     ``fpn_norm`` are the configured names ("SyncBN"), not a single process's BN fallback."""
-    return {
-        "input_format": cfg.INPUT.FORMAT,
-        "pixel_mean": list(cfg.MODEL.PIXEL_MEAN),
-        "pixel_std": list(cfg.MODEL.PIXEL_STD),
-        "stride_in_1x1": bool(cfg.MODEL.RESNETS.STRIDE_IN_1X1),
-        "norm": cfg.MODEL.RESNETS.NORM,
-        "fpn_norm": cfg.MODEL.FPN.NORM,
-    }
+    return Conventions(
+        input_format=cfg.INPUT.FORMAT,
+        pixel_mean=list(cfg.MODEL.PIXEL_MEAN),
+        pixel_std=list(cfg.MODEL.PIXEL_STD),
+        stride_in_1x1=bool(cfg.MODEL.RESNETS.STRIDE_IN_1X1),
+        norm=cfg.MODEL.RESNETS.NORM,
+        fpn_norm=cfg.MODEL.FPN.NORM,
+    )
 
 
-def check_conventions(cfg, meta: Mapping[str, Any], include_decoder: bool, check_depth=True
+def check_conventions(cfg, conventions, include_decoder: bool, check_depth=True
                       ) -> Tuple[List[str], List[str]]:
-    """(errors, warnings) comparing a config with the checkpoint's conventions; ``check_depth``
-    False where shapes are compared anyway (continual pre-training)."""
+    """(errors, warnings) comparing a config with the checkpoint's :class:`Conventions` (or a
+    weights record, whose ``conventions`` are used); ``check_depth`` False where shapes are
+    compared anyway (continual pre-training)."""
+    conv = getattr(conventions, "conventions", conventions)
+    if not isinstance(conv, Conventions):
+        raise TypeError(f"expected Conventions or a weights record, got {type(conv).__name__}")
     errors, warnings = [], []
-    fmt = meta.get("input_format", "RGB")
+    fmt = conv.input_format or "RGB"
     if cfg.INPUT.FORMAT != fmt:
         errors.append(f"config INPUT.FORMAT is {cfg.INPUT.FORMAT!r} but the backbone was "
                       f"pre-trained on {fmt} input: set INPUT.FORMAT: \"{fmt}\"")
-    for key, want in (("PIXEL_MEAN", meta.get("pixel_mean")), ("PIXEL_STD", meta.get("pixel_std"))):
+    for key, want in (("PIXEL_MEAN", conv.pixel_mean), ("PIXEL_STD", conv.pixel_std)):
         have = list(getattr(cfg.MODEL, key))
         if want is None or np.allclose(have, want, atol=1e-3):
             continue
@@ -53,7 +75,7 @@ def check_conventions(cfg, meta: Mapping[str, Any], include_decoder: bool, check
             hint = " (Detectron2's default std 1 is for caffe2/MSRA weights)"
         errors.append(f"config MODEL.{key} is {have} but the backbone was pre-trained with "
                       f"{list(want)}{hint}: set MODEL.{key}: {list(want)}")
-    stride = bool(meta.get("stride_in_1x1", False))
+    stride = bool(conv.stride_in_1x1)
     if bool(cfg.MODEL.RESNETS.STRIDE_IN_1X1) != stride:
         errors.append(f"config MODEL.RESNETS.STRIDE_IN_1X1 is {cfg.MODEL.RESNETS.STRIDE_IN_1X1} "
                       f"but the pre-trained ResNet strides in the {'1x1' if stride else '3x3'} "

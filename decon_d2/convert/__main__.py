@@ -14,8 +14,9 @@ import sys
 from . import rules
 from .core import convert_to_d2
 from ..utils.atomic import atomic_write
-from .formats import ConversionError, detect_layout, load_source, write_pkl_tmp
+from .formats import ConversionError
 from ..conventions import check_conventions
+from ..weights import WeightsReadError, read_torch, write_pkl_tmp
 from .verify import find_pretrain_config, verify
 
 __all__ = ["main", "build_parser", "report_path"]
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "torchvision ResNet-50 state dict")
     p.add_argument("output", help="output .pkl; the report goes beside it as <name>.report.json")
     p.add_argument("--branch", choices=("teacher", "student"), default=None,
-                   help="network to export (default: the checkpoint's decon_meta export_branch: "
+                   help="network to export (default: the checkpoint's record's export_branch: "
                         "the teacher for SlotCon/DeCon, the student for DenseCL; else teacher)")
     p.add_argument("--decoder", choices=("auto", "none"), default="auto",
                    help="auto (default): export the pre-trained decoder (FPN or FCN head) when the "
@@ -108,33 +109,37 @@ def main(argv=None) -> int:
 
 def _run(args) -> int:
     inp, out = args.input, args.output
-    source = load_source(inp, unsafe_load=args.unsafe_load)
-    layout, _ = detect_layout(source.state_dict)
-    meta = {**source.meta, "iteration": source.iteration, "epoch": source.epoch}
+    try:
+        source = read_torch(inp, unsafe_load=args.unsafe_load)
+    except WeightsReadError as e:
+        raise ConversionError(str(e)) from e
+    layout, record = source.layout, source.pretrain_record
     if args.config:
         cfg = _load_finetune_cfg(args.config)
     else:
-        cfg = rules.default_finetune_cfg(
-            meta.get("pixel_mean"), meta.get("pixel_std"), meta.get("input_format", "RGB"),
-            meta.get("stride_in_1x1", False))
+        conv = record.conventions
+        cfg = rules.default_finetune_cfg(conv.pixel_mean, conv.pixel_std, conv.input_format,
+                                         conv.stride_in_1x1)
     d2_state, report = convert_to_d2(
         source.state_dict,
         branch=args.branch,
         include_decoder=False if args.encoder_only or args.decoder == "none" else None,
         allow_partial=args.allow_partial,
         target=rules.target_shapes(cfg),
-        meta=meta,
+        meta=record,
+        epoch=source.epoch,
     )
-    report.meta.update(source_file=os.path.basename(inp), source_sha256=source.sha256)
+    report.record.source_file = os.path.basename(inp)
+    report.record.source_sha256 = source.sha256
 
-    errors, warnings = check_conventions(cfg, report.meta, report.decoder == "fpn")
+    errors, warnings = check_conventions(cfg, report.record, report.decoder == "fpn")
     report.warnings.extend(warnings)
     if errors:
         report.errors.extend(errors)
         raise ConversionError("the fine-tune config does not match the checkpoint's input "
                               "conventions", report)
     do_verify = args.verify if args.verify is not None else layout == "ours"
-    tmp = write_pkl_tmp(out, d2_state, report.meta)
+    tmp = write_pkl_tmp(out, d2_state, report.record)
     try:
         if do_verify:
             pretrain_cfg = None

@@ -5,9 +5,9 @@ What is exported (docs/method.md §4.2, D5): the **teacher** encoder, plus the t
 FPN when the checkpoint has one (DeCon-SL/-ML), as SlotCon and the DeCon authors do; the EMA
 teacher is the better network (DINO's published backbone is its teacher too). ``branch="student"``
 exports the student instead (MoCo/DenseCL convention); by default (``branch=None``) the branch
-is the one the checkpoint's ``decon_meta["export_branch"]`` names (DenseCL heads: the student),
-else the teacher. ``include_decoder=False`` exports the encoder only (SlotCon-style transfer,
-and the decoder ablation).
+is the one the checkpoint's record names (``PretrainRecord.export_branch``; DenseCL heads: the
+student), else the teacher. ``include_decoder=False`` exports the encoder only (SlotCon-style
+transfer, and the decoder ablation).
 
 Every source key ends up converted, dropped with a reason, or is an error; every target key is
 provided or listed as left for fine-tuning. Anything that would make Detectron2 silently start
@@ -17,12 +17,15 @@ zero matches, a missing encoder key, a missing FPN lateral or p2 output conv whe
 exported, a shape mismatch, an unknown key, or a branch the checkpoint does not hold.
 ``allow_partial=True`` turns the errors into a report marked ``partial``.
 """
+import dataclasses
 import re
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
 
+from ..variants import variant_name
+from ..weights import ConvertedRecord, PretrainRecord, layout_conventions
 from . import rules
 from .formats import ConversionError, classify, detect_layout
 from .report import ConversionReport
@@ -51,37 +54,50 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
 _DECODER_NAMES = {"fpn": "FPN", "fcn": "FCN head"}
 
 
-def _infer_variant(layout: str, decoder_names) -> str:
-    if layout == "torchvision":
-        return "torchvision"
+#: decoder layout (decon_d2.variants.decoder_layout) -> the decoder keys that build it
+_DECODER_KEYS = {"none": ("", ()), "sl": ("FPN", ("p2",)),
+                 "ml": ("FPN", ("p2", "p3", "p4", "p5")), "fcn": ("FCN", ("fcn",))}
+
+
+def _infer_decoder(decoder_names) -> str:
+    """The decoder layout the source keys hold: ``none``, ``sl``, ``ml`` or ``fcn``."""
     if not decoder_names:
-        return "encoder_only"
+        return "none"
     if any(rules.decoder_kind(n) == "fcn" for n in decoder_names):
-        return "decon_fcn"  # the single-level FCN decoder (docs/method.md §1.3)
+        return "fcn"  # the single-level FCN decoder (docs/method.md §1.3)
     outputs = {int(m.group(1)) for n in decoder_names
                if (m := re.match(r"backbone\.fpn_output(\d)", n))}
-    return "decon_ml" if outputs >= {3, 4, 5} else "decon_sl"
+    return "ml" if outputs >= {3, 4, 5} else "sl"
 
 
-def _conventions(layout: str, meta: Mapping[str, Any], report: ConversionReport) -> Dict[str, Any]:
+def _variant(layout: str, decoder_names, record: PretrainRecord, report: ConversionReport) -> str:
+    """The catalogue name of the source: the record's when it has one, else the keys' decoder
+    with the head's family (SlotCon unless the record names another head); a warning when the
+    record's decoder layout and the keys' disagree."""
+    if layout == "torchvision":
+        return "torchvision"
+    decoder = _infer_decoder(decoder_names)
+    inferred = variant_name(record.ssl_head or "SlotConHead", *_DECODER_KEYS[decoder])
+    if not record.variant:
+        return inferred
+    stated = record.decoder
+    if layout == "ours" and stated is not None and stated != decoder:
+        report.warnings.append(f"decon_meta says variant {record.variant!r} (decoder {stated}), "
+                               f"the keys look like {inferred!r} (decoder {decoder})")
+    return record.variant
+
+
+def _conventions(layout: str, record: PretrainRecord, report: ConversionReport):
     """Input conventions of the pre-training (what the fine-tune config must reproduce)."""
-    known = {
-        "input_format": "RGB",
-        "pixel_mean": list(rules.IMAGENET_PIXEL_MEAN),
-        "pixel_std": list(rules.IMAGENET_PIXEL_STD),
-        "stride_in_1x1": False,
-        "norm": {"ours": "SyncBN", "authors": "SyncBN", "torchvision": "BN"}[layout],
-        "fpn_norm": "SyncBN" if layout != "torchvision" else None,
-    }
     if layout != "ours":
-        return known  # torchvision-layout ResNets: RGB, ImageNet statistics, stride in the 3x3
-    missing = [k for k in known if k not in meta]
+        return layout_conventions(layout)  # torchvision-layout ResNets: RGB, ImageNet, 3x3
+    missing = record.missing_conventions
     if missing:
         report.warnings.append(
             f"checkpoint has no decon_meta entry for {missing}; assuming the project's "
             "conventions (RGB, ImageNet mean/std, STRIDE_IN_1X1 False, SyncBN)"
         )
-    return {k: meta.get(k, v) for k, v in known.items()}
+    return record.conventions
 
 
 def convert_to_d2(
@@ -91,21 +107,23 @@ def convert_to_d2(
     include_decoder: Optional[bool] = None,
     allow_partial: bool = False,
     target: Optional[Mapping[str, Tuple[int, ...]]] = None,
-    meta: Optional[Mapping[str, Any]] = None,
+    meta: Union[PretrainRecord, Mapping[str, Any], None] = None,
+    epoch: Optional[int] = None,
 ) -> Tuple[Dict[str, np.ndarray], ConversionReport]:
     """Convert a pre-training state dict into Mask R-CNN R50-FPN names.
 
     Args:
         state_dict: our DeCon model state dict, the authors'/SlotCon ``model`` dict, or a
             torchvision ResNet-50 state dict (a DDP ``module.`` prefix is accepted).
-        branch: "teacher" or "student"; None = ``meta["export_branch"]`` or "teacher".
+        branch: "teacher" or "student"; None = the record's ``export_branch`` or "teacher".
             Ignored for torchvision state dicts.
         include_decoder: export the FPN too; None = whenever the checkpoint has one.
         allow_partial: return what converted instead of raising on errors.
         target: ``{name: shape}`` of the target model; default: the Mask R-CNN R50-FPN of
             :func:`rules.default_finetune_cfg`.
-        meta: the checkpoint's ``decon_meta`` (and ``iteration``/``epoch``), copied into the
-            output metadata.
+        meta: the checkpoint's record (``decon_d2.weights.PretrainRecord``, or its
+            ``decon_meta`` dict), carried into the output record.
+        epoch: the source's epoch (the authors' files), carried into the output record.
 
     Returns:
         ``({Detectron2 name: numpy array}, report)``.
@@ -113,9 +131,9 @@ def convert_to_d2(
     Raises:
         ConversionError: on any error listed in the module docstring, unless ``allow_partial``.
     """
-    meta = dict(meta or {})
+    record = meta if isinstance(meta, PretrainRecord) else PretrainRecord.from_dict(meta)
     if branch is None:
-        branch = meta.get("export_branch") or "teacher"
+        branch = record.branch
     if branch not in ("teacher", "student"):
         raise ValueError(f"branch must be 'teacher' or 'student', got {branch!r}")
     if target is None:
@@ -158,11 +176,7 @@ def convert_to_d2(
                            "none (heterogeneous transfer: its decoder starts from scratch)")
     report.include_decoder = bool(include_decoder)
     report.decoder = kind if include_decoder else None
-    inferred = _infer_variant(layout, decoder)
-    report.variant = meta.get("variant") or inferred
-    if layout == "ours" and report.variant != inferred:
-        report.warnings.append(f"decon_meta says variant {report.variant!r}, the keys "
-                               f"look like {inferred!r}")
+    report.variant = _variant(layout, decoder, record, report)
     if include_decoder and not decoder:
         report.errors.append(f"decoder requested but the checkpoint has no {branch} FPN keys "
                              "(nor FCN ones): use --decoder none")
@@ -223,12 +237,12 @@ def convert_to_d2(
     provided = set(out)
     report.left_for_finetuning = rules.group_keys(
         (k for k in target if k not in provided), rules.target_group)
-    report.meta = _output_meta(layout, branch, report.decoder, out, meta, report)
+    report.record = _output_record(layout, report.decoder, out, record, epoch, report)
     if report.errors:
         if not allow_partial:
             raise ConversionError("; ".join(report.errors), report)
         report.partial = True
-        report.meta["partial"] = True
+        report.record.partial = True
     position = {k: i for i, k in enumerate(target)}
     return dict(sorted(out.items(), key=lambda kv: position[kv[0]])), report
 
@@ -255,26 +269,27 @@ def _check_decoder(provided, target, report: ConversionReport, kind: str) -> Non
                                  f"checkpoint: {_listing(keys - have)}")
 
 
-def _output_meta(layout, branch, decoder, out, meta, report) -> Dict[str, Any]:
+def _output_record(layout, decoder, out, record: PretrainRecord, epoch, report
+                   ) -> ConvertedRecord:
     outputs = sorted({int(m.group(1)) for k in out
                       if (m := re.match(r"backbone\.fpn_output(\d)", k))})
-    return {
-        **_conventions(layout, meta, report),
-        "fpn_out_channels": 256 if decoder == "fpn" else None,
+    return ConvertedRecord(
+        **dataclasses.asdict(_conventions(layout, record, report)),
+        fpn_out_channels=256 if decoder == "fpn" else None,
         # The pre-training FPN has no top block; Detectron2's LastLevelMaxPool (p6) has no weights.
-        "pretrain_top_block": None,
-        "variant": report.variant,
-        "exported": ["encoder"] + ([decoder] if decoder else []),
+        pretrain_top_block=None,
+        variant=report.variant,
+        exported=["encoder"] + ([decoder] if decoder else []),
         # geometry of the pre-training FCN decoder (docs/method.md §7.7); None when unknown
-        "fcn": meta.get("fcn"),
-        "fpn_outputs_pretrained": [f"p{s}" for s in outputs],
-        "branch": report.branch,
-        "source_layout": layout,
-        "iteration": meta.get("iteration"),
-        "epoch": meta.get("epoch"),
-        "pretrain_amp": meta.get("amp"),
-        "pretrain_ssl_head": meta.get("ssl_head"),
-        "converter": "decon_d2.convert",
-        "converter_version": CONVERTER_VERSION,
-        "partial": False,
-    }
+        fcn=record.fcn,
+        fpn_outputs_pretrained=[f"p{s}" for s in outputs],
+        branch=report.branch,
+        source_layout=layout,
+        iteration=record.iteration,
+        epoch=epoch,
+        pretrain_amp=record.amp,
+        pretrain_ssl_head=record.ssl_head,
+        converter="decon_d2.convert",
+        converter_version=CONVERTER_VERSION,
+        partial=False,
+    )

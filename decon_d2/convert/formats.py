@@ -1,6 +1,7 @@
-"""Input layouts the converter accepts, and reading/writing files.
+"""What happens to each key of the input layouts the converter accepts.
 
-Three layouts, told apart by their keys (after an optional DDP ``module.`` prefix):
+Reading files, telling the layouts apart (``detect_layout``) and writing the ``.pkl`` live in
+``decon_d2/weights``; the three layouts, by their keys (after an optional DDP ``module.`` prefix):
 
 - ``ours``: a decon-d2 ``DetectionCheckpointer`` file ``{"model", "iteration", "decon_meta", ...}``
   whose model keys are ``{student,teacher}.backbone.<Detectron2 backbone name>`` plus heads
@@ -13,22 +14,13 @@ Three layouts, told apart by their keys (after an optional DDP ``module.`` prefi
 :func:`classify` turns one source key into what happens to it, so that the conversion itself
 (``core.py``) is layout-agnostic.
 """
-import argparse
-import hashlib
-import os
-import pickle
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional
 
-import numpy as np
-import torch
-
-from ..utils.atomic import temp_path_beside
+from ..weights import LAYOUTS, detect_layout
 from . import rules
 
-__all__ = ["Source", "Action", "ConversionError", "load_source", "detect_layout", "classify",
-           "write_pkl_tmp", "LAYOUTS"]
+__all__ = ["Action", "ConversionError", "detect_layout", "classify", "LAYOUTS"]
 
-LAYOUTS = ("ours", "authors", "torchvision")
 # The authors' suffix of each branch: encoder_k / decoder_k is the teacher, _q the student.
 _AUTHORS_TAG = {"teacher": "k", "student": "q"}
 _AUTHORS_BRANCH = {t: b for b, t in _AUTHORS_TAG.items()}
@@ -42,17 +34,6 @@ class ConversionError(RuntimeError):
         self.report = report
 
 
-class Source(NamedTuple):
-    """A source checkpoint: its state dict plus what the file says about how it was trained."""
-
-    state_dict: Dict[str, Any]
-    meta: Dict[str, Any]  # decon_meta of our checkpoints; {} otherwise
-    iteration: Optional[int]
-    epoch: Optional[int]
-    path: Optional[str] = None
-    sha256: Optional[str] = None
-
-
 class Action(NamedTuple):
     """What happens to one source key.
 
@@ -63,71 +44,6 @@ class Action(NamedTuple):
 
     kind: str
     name: Optional[str] = None
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def load_source(path: str, *, unsafe_load: bool = False) -> Source:
-    """Read a checkpoint file of any accepted layout.
-
-    Uses ``torch.load(weights_only=True)`` (allowing the ``argparse.Namespace`` the authors'
-    files store as ``args``), so a checkpoint cannot run code on load; ``unsafe_load`` lifts
-    that for files that pickle other objects, and should only be used on trusted files.
-    """
-    try:
-        if unsafe_load:
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-        else:
-            with torch.serialization.safe_globals([argparse.Namespace]):
-                obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ConversionError(
-            f"{path}: cannot be read with weights_only=True ({str(e).splitlines()[0]}). If the "
-            "file is trusted, rerun with --unsafe-load."
-        ) from e
-    except (RuntimeError, EOFError, OSError) as e:
-        raise ConversionError(f"{path}: not a readable PyTorch checkpoint ({e})") from e
-    if not isinstance(obj, Mapping):
-        raise ConversionError(f"{path}: expected a dict, got {type(obj).__name__}")
-    wrapper = next((w for w in ("model", "state_dict") if isinstance(obj.get(w), Mapping)), None)
-    state = obj[wrapper] if wrapper else obj
-    state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    meta = dict(obj.get("decon_meta") or {}) if wrapper else {}
-    iteration = obj.get("iteration", meta.get("iteration")) if wrapper else None
-    epoch = obj.get("epoch") if wrapper else None
-    return Source(
-        state_dict=state,
-        meta=meta,
-        iteration=int(iteration) if isinstance(iteration, (int, np.integer)) else None,
-        epoch=int(epoch) if isinstance(epoch, (int, np.integer)) else None,
-        path=path,
-        sha256=_sha256(path),
-    )
-
-
-def _strip_module(state_dict: Mapping[str, Any]) -> Dict[str, Any]:
-    if state_dict and all(k.startswith("module.") for k in state_dict):
-        return {k[len("module."):]: v for k, v in state_dict.items()}
-    return dict(state_dict)
-
-
-def detect_layout(state_dict: Mapping[str, Any]) -> Tuple[Optional[str], Dict[str, Any]]:
-    """(layout or None, state dict without a DDP ``module.`` prefix)."""
-    sd = _strip_module(state_dict)
-    keys = list(sd)
-    if any(k.startswith(("teacher.backbone.", "student.backbone.")) for k in keys):
-        return "ours", sd
-    if any(k.startswith(("encoder_k.", "encoder_q.")) for k in keys):
-        return "authors", sd
-    if any(k.startswith(("layer1.", "conv1.")) for k in keys):
-        return "torchvision", sd
-    return None, sd
 
 
 def _classify_torchvision_body(name: str) -> Action:
@@ -175,27 +91,3 @@ def classify(layout: str, key: str, branch: str) -> Action:
         reason = rules.drop_reason(key)
         return Action("drop", reason) if reason else Action("unknown")
     raise ValueError(f"unknown layout {layout!r}")
-
-
-def write_pkl_tmp(output: str, model: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> str:
-    """Write the Detectron2 pickle to a temporary ``.pkl`` beside ``output``; return its path.
-
-    The caller verifies the temporary file and then ``os.replace``\\ s it onto ``output``, so a
-    failed conversion or verification never leaves a file behind (or half-overwrites one).
-    ``"__author__"`` makes Detectron2's DetectionCheckpointer take the dict as-is, and
-    ``matching_heuristics: False`` turns off its suffix matching: names must be exact.
-    """
-    tmp = temp_path_beside(output, suffix=".tmp.pkl")
-    payload = {
-        "model": dict(model),
-        "__author__": "decon-d2",
-        "matching_heuristics": False,
-        "decon_meta": dict(meta),
-    }
-    try:
-        with open(tmp, "wb") as f:
-            pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp

@@ -3,18 +3,20 @@
 The pre-training side ("reference") is, from most to least faithful:
 ``decon-model``: the whole ``DeCon`` model built from its pre-training config, the checkpoint
 loaded strictly, and its ``<branch>.backbone`` run; ``decon-backbone``: our checkpoints without
-a config, the ``DeConEncoder``/``DeConFPN``/``DeConFCN`` built from ``decon_meta``;
+a config, the ``DeConEncoder``/``DeConFPN``/``DeConFCN`` built from the output's record
+(``decon_d2.weights.ConvertedRecord``: conventions, norms, FCN geometry);
 ``torchvision``: for torchvision and authors' inputs, a torchvision ResNet-50 plus a functional
 FPN or FCN decoder written here, an implementation independent of Detectron2's.
 """
 import logging
-from typing import Any, Callable, Dict, Mapping, Tuple
+from typing import Callable, Dict, Mapping, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import rules
+from ..weights import ConvertedRecord
 from .formats import detect_layout
 
 __all__ = ["Reference", "build_reference"]
@@ -46,7 +48,8 @@ def _authors_fcn(source_state, branch) -> Dict[str, torch.Tensor]:
     return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
 
 
-def _torchvision_reference(d2_state: Mapping[str, np.ndarray], meta, fcn_dilation,
+def _torchvision_reference(d2_state: Mapping[str, np.ndarray], record: ConvertedRecord,
+                           fcn_dilation,
                            fcn: Mapping[str, torch.Tensor]) -> Reference:
     """torchvision ResNet-50 (loaded from the converted tensors through the inverse name table)
     + a functional FPN (converted tensors) or FCN decoder (``fcn``: source tensors, mmseg
@@ -64,7 +67,7 @@ def _torchvision_reference(d2_state: Mapping[str, np.ndarray], meta, fcn_dilatio
            if k.startswith("backbone.fpn_")}
 
     def run(rgb):
-        x = _normalise(rgb, meta["pixel_mean"], meta["pixel_std"])
+        x = _normalise(rgb, record.pixel_mean, record.pixel_std)
         x = resnet.maxpool(resnet.relu(resnet.bn1(resnet.conv1(x))))
         feats = {}
         for i, layer in enumerate((resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4)):
@@ -92,7 +95,7 @@ def _torchvision_reference(d2_state: Mapping[str, np.ndarray], meta, fcn_dilatio
     return run
 
 
-def _decon_cfg_from_meta(meta):
+def _decon_cfg_from_record(record: ConvertedRecord):
     from detectron2.config import get_cfg
 
     from ..config import add_decon_config
@@ -101,14 +104,14 @@ def _decon_cfg_from_meta(meta):
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.RESNETS.DEPTH = 50
     cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
-    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = bool(meta.get("stride_in_1x1", False))
-    cfg.MODEL.RESNETS.NORM = meta.get("norm") or "SyncBN"
+    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = bool(record.stride_in_1x1)
+    cfg.MODEL.RESNETS.NORM = record.norm or "SyncBN"
     cfg.MODEL.FPN.IN_FEATURES = ["res2", "res3", "res4", "res5"]
-    cfg.MODEL.FPN.NORM = meta.get("fpn_norm") or "SyncBN"
+    cfg.MODEL.FPN.NORM = record.fpn_norm or "SyncBN"
     cfg.MODEL.BACKBONE.FREEZE_AT = 0
-    cfg.MODEL.PIXEL_MEAN = list(meta["pixel_mean"])
-    cfg.MODEL.PIXEL_STD = list(meta["pixel_std"])
-    fcn = meta.get("fcn") or {}
+    cfg.MODEL.PIXEL_MEAN = list(record.pixel_mean)
+    cfg.MODEL.PIXEL_STD = list(record.pixel_std)
+    fcn = record.fcn or {}  # the FCN geometry's own fields (decon_d2/weights/run_record.py)
     for key, name in (("CONVS_DIM", "channels"), ("NUM_CONVS", "num_convs"),
                       ("DILATION", "dilation"), ("NORM", "norm")):
         if name in fcn:
@@ -123,7 +126,7 @@ def _backbone_state(state_dict, branch):
 
 
 def build_reference(layout: str, branch: str, source_state: Mapping[str, torch.Tensor],
-                    d2_state: Mapping[str, np.ndarray], meta: Mapping[str, Any],
+                    d2_state: Mapping[str, np.ndarray], record: ConvertedRecord,
                     pretrain_cfg=None, fcn_dilation=6) -> Tuple[str, Reference]:
     """(description, reference function) for the pre-training side; see the module docstring.
     ``fcn_dilation``: the functional FCN decoder's dilation (authors' checkpoints record none)."""
@@ -131,13 +134,13 @@ def build_reference(layout: str, branch: str, source_state: Mapping[str, torch.T
         fcn = _authors_fcn(source_state, branch) if any(
             k.startswith("sem_seg_head.convs.") for k in d2_state) else {}
         return ("torchvision ResNet-50 + functional decoder",
-                _torchvision_reference(d2_state, meta, fcn_dilation, fcn))
+                _torchvision_reference(d2_state, record, fcn_dilation, fcn))
     try:
         from ..modeling import build_decon_backbone  # noqa: F401  (registers DeCon)
     except ImportError as e:
         logger.warning("decon_d2.modeling not importable (%s): torchvision reference", e)
         return ("torchvision ResNet-50 + functional decoder (decon_d2.modeling unavailable)",
-                _torchvision_reference(d2_state, meta, fcn_dilation, {}))
+                _torchvision_reference(d2_state, record, fcn_dilation, {}))
     if pretrain_cfg is not None:
         from detectron2.modeling import build_model
 
@@ -155,11 +158,11 @@ def build_reference(layout: str, branch: str, source_state: Mapping[str, torch.T
         levels = [f"p{s}" for s in rules.FPN_LEVELS if f"fpn_output{s}.weight" in state]
         kind = "FCN" if any(k.startswith("fcn.") for k in state) else "FPN"
         levels = ["fcn"] if kind == "FCN" else levels
-        net = build_decon_backbone(_decon_cfg_from_meta(meta), out_levels=levels,
+        net = build_decon_backbone(_decon_cfg_from_record(record), out_levels=levels,
                                    decoder_type=kind)
         net.load_state_dict(state, strict=True)
         net.eval()
-        mean, std = meta["pixel_mean"], meta["pixel_std"]
+        mean, std = record.pixel_mean, record.pixel_std
         desc = f"DeCon {type(net).__name__} ({branch}) built from decon_meta"
 
     def run(rgb):

@@ -12,6 +12,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from tabulate import tabulate
 
+from ..weights import ConvertedRecord
+
 __all__ = ["ConversionReport"]
 
 
@@ -31,12 +33,18 @@ class ConversionReport:
     errors: List[str] = dataclasses.field(default_factory=list)
     warnings: List[str] = dataclasses.field(default_factory=list)
     partial: bool = False
-    meta: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    # the output's decon_meta record (decon_d2/weights/record.py); ``meta`` is its dict
+    record: Optional[ConvertedRecord] = None
     verification: Optional[Dict[str, Any]] = None
 
     @property
     def num_converted(self) -> int:
         return sum(len(v) for v in self.converted.values())
+
+    @property
+    def meta(self) -> Dict[str, Any]:
+        """The output's ``decon_meta`` as the ``.pkl`` stores it ({} before conversion)."""
+        return self.record.to_dict() if self.record is not None else {}
 
     @property
     def ok(self) -> bool:
@@ -49,7 +57,8 @@ class ConversionReport:
         self.dropped.setdefault(reason, []).append(src)
 
     def to_dict(self) -> Dict[str, Any]:
-        d = dataclasses.asdict(self)
+        d = {("meta" if k == "record" else k): (self.meta if k == "record" else v)
+             for k, v in dataclasses.asdict(self).items()}
         d["converted"] = {g: [list(p) for p in v] for g, v in self.converted.items()}
         d["num_converted"] = self.num_converted
         d["ok"] = self.ok

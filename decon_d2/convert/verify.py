@@ -6,9 +6,9 @@ every conversion:
 
 1. **Input conventions** (``decon_d2.conventions.check_conventions``): the fine-tune config's ``INPUT.FORMAT``,
    ``PIXEL_MEAN``/``PIXEL_STD``, ``STRIDE_IN_1X1`` and depth must match how the backbone was
-   pre-trained (the output's ``decon_meta``). A mismatch costs no error message in Detectron2 and
-   ~all of the AP (PyContrast#34: BGR/std-1 defaults give AP ≈ 0), so each one fails with the
-   YAML line that fixes it.
+   pre-trained (the output's record, ``decon_d2.weights.ConvertedRecord``). A mismatch costs no
+   error message in Detectron2 and ~all of the AP (PyContrast#34: BGR/std-1 defaults give
+   AP ≈ 0), so each one fails with the YAML line that fixes it.
 2. **Loading** (:func:`load_check`): Mask R-CNN R50-FPN is built from the config on CPU and the
    file is loaded by ``DetectionCheckpointer`` exactly as ``MODEL.WEIGHTS`` would load it. Every
    tensor must land under its own name (no suffix matching), nothing may be unexpected, and the
@@ -31,12 +31,12 @@ The pre-training side ("reference") is built by ``reference.py``.
 """
 import logging
 import os
-import pickle
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
 from . import rules
+from ..weights import read_pkl
 from .reference import Reference, build_reference
 
 __all__ = ["load_check", "compare_features", "verify", "TOLERANCE", "comparison_cfg"]
@@ -60,10 +60,9 @@ def load_check(model, pkl_path: str, allowed_missing_groups) -> Tuple[List[str],
     """Load ``pkl_path`` with DetectionCheckpointer; (errors, {missing group: count})."""
     from detectron2.checkpoint import DetectionCheckpointer
 
-    with open(pkl_path, "rb") as f:
-        data = pickle.load(f, encoding="latin1")
+    written = read_pkl(pkl_path)
     errors = []
-    if data.get("matching_heuristics", True) or "__author__" not in data:
+    if written.matching_heuristics or written.author is None:
         errors.append("output would be loaded with Detectron2's suffix-matching heuristics")
     # Detectron2 logs the (expected) missing head keys as a warning; the report lists them by
     # group instead, so that only real problems reach the console (docs/convert.md).
@@ -78,17 +77,17 @@ def load_check(model, pkl_path: str, allowed_missing_groups) -> Tuple[List[str],
         for lg, level in zip(quiet, levels):
             lg.setLevel(level)
     state = model.state_dict()
-    unexpected = sorted(k for k in data["model"] if k not in state)
+    unexpected = sorted(k for k in written.state_dict if k not in state)
     if unexpected:
         errors.append(f"{len(unexpected)} key(s) unexpected by the fine-tune model: "
                       f"{unexpected[:8]}")
-    not_loaded = [k for k, v in data["model"].items()
-                  if k in state and not torch.equal(state[k].cpu(), torch.as_tensor(v))]
+    not_loaded = [k for k, v in written.state_dict.items()
+                  if k in state and not torch.equal(state[k].cpu(), v)]
     if not_loaded:
         errors.append(f"{len(not_loaded)} tensor(s) did not load as written: {not_loaded[:8]}")
     missing: Dict[str, int] = {}
     for k in state:
-        if k not in data["model"]:
+        if k not in written.state_dict:
             g = rules.target_group(k)
             missing[g] = missing.get(g, 0) + 1
     bad = {g: n for g, n in missing.items() if g not in allowed_missing_groups}
@@ -142,7 +141,7 @@ def comparison_cfg(cfg, report) -> Tuple[Any, List[str]]:
         cmp.MODEL.RESNETS.RES5_DILATION = 1
     if report.decoder == "fcn":
         head = cmp.MODEL.SEM_SEG_HEAD.FCN
-        fcn = report.meta.get("fcn") or {}
+        fcn = report.record.fcn or {}
         if not fcn.get("dilation"):
             notes.append(f"pre-training FCN dilation unknown: compared at the config's "
                          f"{head.DILATION}")
@@ -164,7 +163,7 @@ def verify(pkl_path: str, cfg, report, source_state, pretrain_cfg=None,
     """Checks 2 and 3 (loading, features); returns the report's ``verification`` dict
     (``passed`` bool). Check 1, :func:`check_conventions`, is the caller's: the CLI runs it before
     writing anything, with or without ``--verify``."""
-    meta = report.meta
+    record = report.record
     result: Dict[str, Any] = {"tolerance": tolerance, "errors": [], "notes": []}
     model = build_finetune_model(cfg)
     allowed = set(rules.HEAD_GROUPS) | {"fpn_output (not pre-trained)"}
@@ -185,7 +184,7 @@ def verify(pkl_path: str, cfg, report, source_state, pretrain_cfg=None,
         return result
     levels = ["res2", "res3", "res4", "res5"]
     if report.decoder == "fpn":
-        levels += meta.get("fpn_outputs_pretrained", [])
+        levels += record.fpn_outputs_pretrained
     elif report.decoder == "fcn":
         levels.append(FCN)
     cmp_cfg, notes = comparison_cfg(cfg, report)
@@ -194,7 +193,7 @@ def verify(pkl_path: str, cfg, report, source_state, pretrain_cfg=None,
         model = build_finetune_model(cmp_cfg)
         load_check(model, pkl_path, allowed)
     desc, reference = build_reference(report.layout, report.branch or "teacher", source_state,
-                                      _load_model_dict(pkl_path), meta, pretrain_cfg,
+                                      read_pkl(pkl_path).state_dict, record, pretrain_cfg,
                                       fcn_dilation=cmp_cfg.MODEL.SEM_SEG_HEAD.FCN.DILATION)
     result["reference"] = desc
     diffs = compare_features(model, cmp_cfg, reference, levels)
@@ -212,11 +211,6 @@ def verify(pkl_path: str, cfg, report, source_state, pretrain_cfg=None,
         result["notes"].append("p6 not compared: parameter-free max-pool, absent in pre-training")
     result["passed"] = not result["errors"]
     return result
-
-
-def _load_model_dict(pkl_path):
-    with open(pkl_path, "rb") as f:
-        return pickle.load(f, encoding="latin1")["model"]
 
 
 def find_pretrain_config(input_path: str, explicit: Optional[str]):

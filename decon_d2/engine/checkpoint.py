@@ -11,16 +11,16 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from decon_d2.conventions import pretrain_conventions
-from decon_d2.modeling.fcn import fcn_record
 from decon_d2.utils.atomic import atomic_write
+from decon_d2.weights import PretrainRecord, run_record
 
 
 class DeConMeta:
     """``decon_meta`` (docs/contracts.md): how the weights were made, for the converter's checks.
 
-    A checkpointable: ``state_dict()`` describes the current run; ``load_state_dict`` keeps what
-    a checkpoint recorded in ``self.loaded`` (a resumed run then records its own values again).
+    A checkpointable: ``state_dict()`` is the current run's record (``decon_d2.weights
+    .PretrainRecord``) as the file stores it; ``load_state_dict`` keeps what a checkpoint
+    recorded in ``self.loaded``, as a record (a resumed run then records its own values again).
 
     Args:
         cfg: the run's config (conventions, AMP mode).
@@ -36,24 +36,16 @@ class DeConMeta:
         self.iteration_fn = iteration_fn
         self.loaded = None
 
+    def record(self) -> PretrainRecord:
+        """The record of the run at the current iteration (``decon_d2/weights/run_record.py``)."""
+        return run_record(self.cfg, self.variant, self.decoder_levels, self.export_branch,
+                          self.iteration_fn())
+
     def state_dict(self):
-        cfg = self.cfg
-        return {
-            "variant": self.variant,
-            **pretrain_conventions(cfg),
-            "decoder_levels": list(self.decoder_levels),
-            "iteration": int(self.iteration_fn()),
-            # The loss head (SlotCon / DenseCL) and the branch the converter exports by default.
-            "ssl_head": cfg.MODEL.DECON.HEAD.NAME,
-            "export_branch": self.export_branch,
-            # Beyond contracts.md (additive): the AMP mode affects downstream AP.
-            "amp": cfg.SOLVER.AMP.PRECISION if cfg.SOLVER.AMP.ENABLED else "off",
-            "decoder_type": cfg.MODEL.DECON.DECODER_TYPE,
-            "fcn": fcn_record(cfg),  # the FCN decoder's geometry (None without one)
-        }
+        return self.record().to_dict()
 
     def load_state_dict(self, state):
-        self.loaded = dict(state)
+        self.loaded = PretrainRecord.from_dict(state)
 
 
 class DeConCheckpointer(DetectionCheckpointer):

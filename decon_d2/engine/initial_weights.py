@@ -1,6 +1,7 @@
 """Continual pre-training: a new DeCon run starts from ``MODEL.WEIGHTS`` of any accepted layout.
 
-``load_initial_weights(model, cfg)`` maps the file onto the **student** and then copies the
+``load_initial_weights(model, cfg)`` reads the file with ``decon_d2.weights.read_weights`` (any
+layout, with its record and input conventions), maps it onto the **student** and then copies the
 student into the teacher (``copy_student_to_teacher``, the fresh-run rule), so both start from
 the same weights. Names go through the converter's rules in the other direction
 (``convert.formats.classify``: torchvision -> Detectron2 ResNet names, the authors'
@@ -29,9 +30,9 @@ import torch
 
 from decon_d2.conventions import check_conventions
 from decon_d2.convert.formats import Action, classify
+from decon_d2.weights import read_weights
 
 from .initial_weights_report import InitialWeightsError, InitReport
-from .weights_file import read_weights
 
 __all__ = ["load_initial_weights", "InitialWeightsError", "InitReport"]
 

@@ -2,8 +2,9 @@
 
 A config that disagrees with how the backbone was pre-trained (BGR vs RGB, mean/std, stride in
 the 1x1 conv, a norm-free FPN) trains without error and silently loses AP (PyContrast#34:
-box AP ~0). The converter writes the pre-training conventions into the ``.pkl``'s
-``decon_meta``; this module compares them with the config and fails with the fix spelled out.
+box AP ~0). The converter writes the pre-training conventions into the ``.pkl``'s record
+(``decon_d2.weights.ConvertedRecord``); this module compares them with the config and fails with
+the fix spelled out.
 It reuses the converter's rules (``decon_d2.conventions.check_conventions``) and adds the
 fine-tuning-only rules: the SSL protocol fine-tunes every stage (``FREEZE_AT > 0`` turns the
 first stages into FrozenBN while SyncBN is requested, detectron2#2022); and the converted names
@@ -11,13 +12,11 @@ and shapes must fit the model this config builds (a ``.pkl`` converted for anoth
 Mask R-CNN weights in an FCN segmentor, would otherwise load nothing, behind one warning).
 """
 import os
-import pickle
 from typing import Dict, List, Optional, Tuple
-
-from detectron2.utils.file_io import PathManager
 
 from ..conventions import SYNC_NORMS, check_conventions
 from ..convert.rules import DECODER_PREFIXES, target_shapes
+from ..weights import ConvertedRecord, read_pkl
 
 #: ``MODEL.WEIGHTS`` placeholder of the shipped fine-tune configs (the moco/_moco.yaml pattern)
 WEIGHTS_SENTINEL = "See Instructions"
@@ -27,15 +26,14 @@ class FinetuneConfigError(ValueError):
     """The fine-tune config cannot be used with these weights; the message lists each fix."""
 
 
-def _read_converted(path: str) -> Tuple[Optional[dict], Dict[str, tuple]]:
-    """(``decon_meta``, {name: shape}) of a converted ``.pkl``; (None, {}) for other files."""
+def _read_converted(path: str) -> Tuple[Optional[ConvertedRecord], Dict[str, tuple]]:
+    """(record, {name: shape}) of a converted ``.pkl``; (None, {}) for other files."""
     if not path.endswith(".pkl"):
         return None, {}
-    with PathManager.open(path, "rb") as f:
-        data = pickle.load(f, encoding="latin1")
-    if not isinstance(data, dict) or not data.get("decon_meta"):
+    weights = read_pkl(path)
+    if not isinstance(weights.record, ConvertedRecord):
         return None, {}
-    return data["decon_meta"], {k: tuple(v.shape) for k, v in data.get("model", {}).items()}
+    return weights.record, {k: tuple(v.shape) for k, v in weights.state_dict.items()}
 
 
 def _fit_errors(cfg, shapes: Dict[str, tuple]) -> List[str]:
@@ -78,15 +76,15 @@ def check_finetune_setup(cfg) -> List[str]:
             "`python -m decon_d2.convert`), or MODEL.WEIGHTS \"\" for random initialisation."
         )
     errors, warnings = [], []
-    meta, shapes = None, {}
+    record, shapes = None, {}
     if weights and "://" not in weights:
         if not os.path.isfile(weights):
             raise FinetuneConfigError(f"MODEL.WEIGHTS file not found: {os.path.abspath(weights)}")
-        meta, shapes = _read_converted(weights)
-    if meta:
+        record, shapes = _read_converted(weights)
+    if record is not None:
         # the FPN-norm rule only where this config builds an FPN (the .pkl fit is checked below)
-        include_decoder = "fpn" in meta.get("exported", []) and "fpn" in cfg.MODEL.BACKBONE.NAME
-        errs, warns = check_conventions(cfg, meta, include_decoder)
+        include_decoder = record.exports_fpn and "fpn" in cfg.MODEL.BACKBONE.NAME
+        errs, warns = check_conventions(cfg, record, include_decoder)
         errors += errs + _fit_errors(cfg, shapes)
         warnings += warns  # FREEZE_AT > 0 with SyncBN is raised below; with BN it stays a warning
     norms = (cfg.MODEL.RESNETS.NORM, cfg.MODEL.FPN.NORM)

@@ -20,7 +20,7 @@ from torch import nn
 
 from .recompute import resnet_features
 
-__all__ = ["fcn_convs", "FCNDecoder", "DeConFCN", "FCN_FEATURE", "fcn_record"]
+__all__ = ["fcn_convs", "FCNDecoder", "DeConFCN", "FCN_FEATURE"]
 
 #: name of the FCN decoder's output feature (its ``DECODER_LEVELS`` entry)
 FCN_FEATURE = "fcn"
@@ -74,14 +74,3 @@ class DeConFCN(Backbone):
 
     def output_shape(self):
         return {**self.bottom_up.output_shape(), FCN_FEATURE: self._fcn_shape}
-
-
-def fcn_record(cfg):
-    """The pre-training FCN decoder's shape and geometry, as ``decon_meta["fcn"]`` records it
-    (the converter and fine-tuning compare it with the fine-tuning head), or None without one."""
-    if cfg.MODEL.DECON.DECODER_TYPE != "FCN":
-        return None
-    f = cfg.MODEL.DECON.FCN
-    return {"channels": f.CONVS_DIM, "num_convs": f.NUM_CONVS, "dilation": f.DILATION,
-            "norm": f.NORM, "in_feature": cfg.MODEL.DECON.ENCODER_IN_FEATURE,
-            "stride": 32 // cfg.MODEL.RESNETS.RES5_DILATION}

@@ -90,8 +90,7 @@ def main(argv=None) -> int:
         for lv in args.levels:
             if lv not in scores:
                 scores[lv] = {"unavailable": bb.unavailable.get(lv, "not computed")}
-        rows.append({"weights": bb.label, "levels": scores, "meta": {
-            k: bb.meta.get(k) for k in ("variant", "iteration", "branch", "source_layout")}})
+        rows.append({"weights": bb.label, "levels": scores, "meta": bb.summary})
     table = format_table(rows, args.levels)
     print(table)
     if args.out:

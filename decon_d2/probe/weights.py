@@ -16,18 +16,18 @@ probe. FPN levels are available only when the file holds every lateral from that
 the level's output conv; the others are reported as unavailable, never computed from random
 weights. The depth (ResNet-18/34/50/101/152) is read off the file's block names.
 """
-import pickle
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.backbone.fpn import build_resnet_fpn_backbone
 
-from ..conventions import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
-from ..convert import ConversionError, convert_to_d2, load_source
+from ..conventions import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Conventions
+from ..convert import ConversionError, convert_to_d2
 from ..convert import rules
+from ..weights import ConvertedRecord, WeightsReadError, read_weights
 
 __all__ = ["ProbeBackbone", "ProbeWeightsError", "load_probe_backbone", "LEVELS"]
 
@@ -57,7 +57,15 @@ class ProbeBackbone:
     pixel_std: List[float]
     bgr: bool = False
     unavailable: Dict[str, str] = field(default_factory=dict)
-    meta: Dict = field(default_factory=dict)
+    #: the weights' converted record (a .pkl's, or the conversion's); None: random init
+    record: Optional[ConvertedRecord] = None
+
+    @property
+    def summary(self) -> Dict[str, Any]:
+        """Where the weights come from, for the probe's result rows."""
+        r = self.record
+        return {"variant": r.variant if r else None, "iteration": r.iteration if r else None,
+                "branch": r.branch if r else None, "source_layout": r.source_layout if r else None}
 
     @torch.no_grad()
     def features(self, x: torch.Tensor, levels: Iterable[str]) -> Dict[str, torch.Tensor]:
@@ -91,11 +99,10 @@ def _infer_depth(keys: Iterable[str]) -> int:
     return _DEPTHS[(bottleneck, counts)]
 
 
-def _backbone_cfg(depth: int, meta: Optional[dict] = None):
-    meta = meta or {}
-    cfg = rules.default_finetune_cfg(meta.get("pixel_mean"), meta.get("pixel_std"),
-                                     meta.get("input_format", "RGB"),
-                                     meta.get("stride_in_1x1", False))
+def _backbone_cfg(depth: int, conv: Optional[Conventions] = None):
+    conv = conv or Conventions()
+    cfg = rules.default_finetune_cfg(conv.pixel_mean, conv.pixel_std, conv.input_format,
+                                     conv.stride_in_1x1)
     cfg.MODEL.RESNETS.DEPTH = depth
     cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64 if depth in (18, 34) else 256
     cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
@@ -118,34 +125,28 @@ def _bottom_up_names(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
 
 
 def _d2_state(path: str, branch: Optional[str], unsafe_load: bool):
-    """(state dict in Detectron2 names ``backbone.*``, metadata, depth)."""
-    if path.endswith(".pkl"):
-        with open(path, "rb") as f:
-            data = pickle.load(f, encoding="latin1")
-        model = data.get("model", data) if isinstance(data, dict) else None
-        if not isinstance(model, dict):
-            raise ProbeWeightsError(f"{path}: not a Detectron2 weights pickle")
-        meta = dict(data.get("decon_meta") or {})
-        state = _bottom_up_names({k: torch.as_tensor(v) for k, v in model.items()})
-    else:
+    """(state dict in Detectron2 names ``backbone.*``, converted record, depth)."""
+    try:
+        weights = read_weights(path, unsafe_load=unsafe_load)
+    except WeightsReadError as e:
+        raise ProbeWeightsError(str(e)) from e
+    record = weights.record if isinstance(weights.record, ConvertedRecord) else None
+    state = _bottom_up_names(weights.state_dict)
+    if weights.layout != "detectron2" and not any(k.startswith("backbone.bottom_up.")
+                                                  for k in state):
+        depth = _infer_depth(state)
         try:
-            source = load_source(path, unsafe_load=unsafe_load)
+            state, report = convert_to_d2(state, branch=branch, meta=weights.pretrain_record,
+                                          epoch=weights.epoch,
+                                          target=rules.target_shapes(_backbone_cfg(depth)))
         except ConversionError as e:
-            raise ProbeWeightsError(str(e)) from e
-        state, meta = _bottom_up_names(source.state_dict), dict(source.meta)
-        if not any(k.startswith("backbone.bottom_up.") for k in state):
-            depth = _infer_depth(state)
-            try:
-                state, report = convert_to_d2(state, branch=branch, meta=meta,
-                                              target=rules.target_shapes(_backbone_cfg(depth)))
-            except ConversionError as e:
-                raise ProbeWeightsError(f"{path}: {e}") from e
-            meta = {**meta, **report.meta}
-            state = {k: torch.as_tensor(v) for k, v in state.items()}
+            raise ProbeWeightsError(f"{path}: {e}") from e
+        record = report.record
+        state = {k: torch.as_tensor(v) for k, v in state.items()}
     if not any(k.startswith("backbone.bottom_up.") for k in state):
         raise ProbeWeightsError(f"{path}: no backbone.bottom_up.* keys (expected Detectron2 names, "
                                 "e.g. a decon-convert .pkl)")
-    return state, meta, _infer_depth(state)
+    return state, record or ConvertedRecord.from_dict(None), _infer_depth(state)
 
 
 def _available(loaded: set, module) -> Tuple[List[str], Dict[str, str]]:
@@ -171,8 +172,9 @@ def load_probe_backbone(spec: str, *, branch: Optional[str] = None, unsafe_load:
         module = _build(_backbone_cfg(50))
         return ProbeBackbone(f"random init (seed {seed})", module.requires_grad_(False),
                              list(LEVELS), list(IMAGENET_PIXEL_MEAN), list(IMAGENET_PIXEL_STD))
-    state, meta, depth = _d2_state(spec, branch, unsafe_load)
-    module = _build(_backbone_cfg(depth, meta))
+    state, record, depth = _d2_state(spec, branch, unsafe_load)
+    conv = record.conventions
+    module = _build(_backbone_cfg(depth, conv))
     own = module.state_dict()
     backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
     unexpected = sorted(k for k in backbone if k not in own)
@@ -186,12 +188,12 @@ def load_probe_backbone(spec: str, *, branch: Optional[str] = None, unsafe_load:
             f"unexpected {unexpected[:4]}, {len(bad)} shape mismatch(es) {bad[:4]}")
     module.load_state_dict(backbone, strict=False)
     levels, unavailable = _available(set(backbone), module)
-    fmt = meta.get("input_format", "RGB")
-    mean = list(meta.get("pixel_mean") or IMAGENET_PIXEL_MEAN)
-    std = list(meta.get("pixel_std") or IMAGENET_PIXEL_STD)
+    fmt = conv.input_format
+    mean = list(conv.pixel_mean or IMAGENET_PIXEL_MEAN)
+    std = list(conv.pixel_std or IMAGENET_PIXEL_STD)
     if fmt == "BGR":  # the probe feeds RGB; keep the statistics in the order it normalises
         mean, std = mean[::-1], std[::-1]
-    who = (f" ({meta.get('branch') or branch or 'teacher'})"
-           if meta.get("source_layout") in ("ours", "authors") else "")
+    who = (f" ({record.branch or branch or 'teacher'})"
+           if record.source_layout in ("ours", "authors") else "")
     return ProbeBackbone(f"{spec}{who}", module.requires_grad_(False), levels, mean, std,
-                         bgr=fmt == "BGR", unavailable=unavailable, meta=meta)
+                         bgr=fmt == "BGR", unavailable=unavailable, record=record)

@@ -14,11 +14,11 @@ from PIL import Image
 
 import decon_d2  # noqa: F401  (registers the meta-architecture)
 
-from ..convert import ConversionError, load_source
 from ..convert.verify import find_pretrain_config
 from ..data.image_folder import list_images
 from ..probe import load_images
 from ..utils.atomic import atomic_write
+from ..weights import WeightsReadError, read_torch
 from .slot_maps import slot_map_grid
 
 
@@ -46,7 +46,7 @@ def _model(checkpoint, config, unsafe_load):
     cfg.defrost()
     cfg.MODEL.DEVICE = "cpu"
     model = build_model(cfg)
-    state = load_source(checkpoint, unsafe_load=unsafe_load).state_dict
+    state = read_torch(checkpoint, unsafe_load=unsafe_load).state_dict
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(f"{checkpoint} does not match its config: missing {missing[:4]}, "
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
         return 2
     try:
         model = _model(args.checkpoint, args.config, args.unsafe_load)
-    except (ConversionError, ValueError, FileNotFoundError) as e:
+    except (WeightsReadError, ValueError, FileNotFoundError) as e:
         print(f"decon-visualize: FAILED: {e}\nnothing written", file=sys.stderr)
         return 1
     images = load_images(paths, args.size)

@@ -218,13 +218,13 @@ def test_decoder_requested_but_absent(tv_state):
 
 def test_verification_catches_stride_and_format_errors(tv_state, tmp_path):
     """Numerical check, independent of the config check: STRIDE_IN_1X1 True changes res3..."""
-    from decon_d2.convert.formats import write_pkl_tmp
+    from decon_d2.weights import write_pkl_tmp
 
     d2, report = convert_to_d2(tv_state)
-    tmp = write_pkl_tmp(str(tmp_path / "x.pkl"), d2, report.meta)
+    tmp = write_pkl_tmp(str(tmp_path / "x.pkl"), d2, report.record)
     cfg = rules.default_finetune_cfg(stride_in_1x1=True)
     cfg.INPUT.FORMAT = "BGR"
-    errors, _ = check_conventions(cfg, report.meta, False)
+    errors, _ = check_conventions(cfg, report.record, False)
     assert any("STRIDE_IN_1X1: False" in e for e in errors)
     assert any("INPUT.FORMAT" in e for e in errors)
     result = verify(tmp, cfg, report, tv_state)

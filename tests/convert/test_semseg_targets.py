@@ -11,10 +11,10 @@ import torch
 
 from decon_d2.convert import convert_to_d2, rules
 from decon_d2.convert.__main__ import main
-from decon_d2.convert.formats import write_pkl_tmp
 from decon_d2.convert.verify import verify
 from decon_d2.config import build_cfg
 from decon_d2.utils.paths import config_path
+from decon_d2.weights import read_torch, write_pkl_tmp
 from tests.helpers import instant_test_cfg, perturb_norm_stats, save_decon_checkpoint
 
 FCN = "finetune/demo/fcn_R_50_D6_demo.yaml"
@@ -103,10 +103,9 @@ def test_verification_fails_on_a_wrong_fcn_tensor(checkpoints, tmp_path):
     cfg = build_cfg(config_path(FCN))
     state = _state(checkpoints["decon_fcn"])
     d2, report = convert_to_d2(state, target=rules.target_shapes(cfg),
-                               meta=torch.load(checkpoints["decon_fcn"],
-                                               weights_only=True)["decon_meta"])
+                               meta=read_torch(str(checkpoints["decon_fcn"])).record)
     d2["sem_seg_head.convs.1.norm.running_var"] = d2["sem_seg_head.convs.1.norm.running_var"] * 2
-    tmp = write_pkl_tmp(str(tmp_path / "bad.pkl"), d2, report.meta)
+    tmp = write_pkl_tmp(str(tmp_path / "bad.pkl"), d2, report.record)
     result = verify(tmp, cfg, report, state)
     assert not result["passed"]
     assert result["max_abs_diff"]["fcn"] > 1e-3

@@ -13,7 +13,7 @@ import torch
 from decon_d2.config import build_cfg
 from decon_d2.finetune import FinetuneConfigError, check_finetune_setup, subset_records
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO_CFG = "configs/finetune/demo/mask_rcnn_R_50_FPN_demo.yaml"
 SMALL = ["INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MAX_SIZE_TRAIN", "192",
          "INPUT.MIN_SIZE_TEST", "128", "INPUT.MAX_SIZE_TEST", "192", "DATALOADER.NUM_WORKERS", "0",
