@@ -3,8 +3,9 @@ segmentation fine-tuning (FCN head, sliding-window inference, poly schedule, dec
 
 Detectron2 keys that keep their meaning are reused: ``MODEL.SEM_SEG_HEAD.{NAME, IN_FEATURES,
 NUM_CLASSES, CONVS_DIM, NORM, IGNORE_VALUE, LOSS_WEIGHT}``, ``MODEL.RESNETS.RES5_DILATION``
-(output stride 16), ``INPUT.CROP.{ENABLED, TYPE, SIZE}``, ``SOLVER.LR_SCHEDULER_NAME`` and ``SOLVER.BASE_LR_END``
-(the poly schedule's final lr). Needs ``MODEL.DECON`` (``model.py``) to exist already.
+(output stride 16; 8 with ``build_resnet_backbone_dilated``), ``INPUT.CROP.{ENABLED, TYPE,
+SIZE}``, ``SOLVER.LR_SCHEDULER_NAME`` and ``SOLVER.BASE_LR_END`` (the poly schedule's final lr).
+Needs ``MODEL.DECON`` (``model.py``) to exist already.
 """
 from detectron2.config import CfgNode as CN
 
@@ -34,10 +35,34 @@ def add_segmentation_keys(cfg):
     # True: cross-entropy summed over labelled pixels divided by ALL pixels (ignored ones
     # included), as mmsegmentation 0.x (the protocol's); False: mean over labelled pixels only.
     head.LOSS_OVER_ALL_PIXELS = True
+    # mmseg's concat_input: a 3x3 conv-norm-ReLU on [input, conv stack output] before the
+    # classifier (fcn_r50-d8, the ADE20K reference: True; the FCN-D6 protocol: False).
+    head.CONCAT_INPUT = False
+    # Dropout2d before the 1x1 classifier (fcn_r50-d8: 0.1; FCN-D6: 0).
+    head.DROPOUT = 0.0
+    aux = head.AUX = CN()
+    # Feature of the auxiliary FCN head (fcn_r50-d8: "res4", which must be in
+    # MODEL.RESNETS.OUT_FEATURES); "" = no auxiliary head (FCN-D6). Training only.
+    aux.IN_FEATURE = ""
+    # Its width, conv count (3x3, dilation 1), dropout and loss weight (fcn_r50-d8: 256, 1, 0.1,
+    # 0.4); the loss is "loss_sem_seg_aux".
+    aux.CONVS_DIM = 256
+    aux.NUM_CONVS = 1
+    aux.DROPOUT = 0.1
+    aux.LOSS_WEIGHT = 0.4
+
+    # First block of a dilated ResNet stage at half the stage's dilation (mmseg's
+    # contract_dilation, True in the references); read by build_resnet_backbone_dilated only
+    # (modeling/dilated_resnet.py), whose RES5_DILATION may also be 4 (output stride 8).
+    cfg.MODEL.RESNETS.CONTRACT_DILATION = True
 
     # Largest fraction of a training crop one class may cover (Detectron2's
-    # RandomCrop_CategoryAreaConstraint, mmseg's cat_max_ratio: 0.75 in the protocol); 1.0 = any.
+    # RandomCrop_CategoryAreaConstraint, mmseg's cat_max_ratio: 0.75 in mmseg's ADE20K pipeline;
+    # the authors' VOC/Cityscapes pipelines crop without it); 1.0 = any (a plain random crop).
     cfg.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA = 1.0
+    # mmseg's PhotoMetricDistortion after the flip (random brightness, contrast, saturation, hue;
+    # finetune/photometric.py): on in mmseg's ADE20K pipeline, off in the authors' VOC/Cityscapes.
+    cfg.INPUT.PHOTOMETRIC_DISTORTION = False
 
     sw = cfg.TEST.SLIDING_WINDOW = CN()
     # Sliding-window inference of SlidingWindowSegmentor (Cityscapes: 769 windows, stride 513);

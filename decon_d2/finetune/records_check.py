@@ -1,9 +1,11 @@
 """Checks of the fine-tuning records against the config, made once the records are loaded.
 
 - **Mask format.** Detectron2's default ``INPUT.MASK_FORMAT`` "polygon" cannot hold RLE masks
-  (COCO crowd regions, masks exported from label tools): training stops deep in the mapper.
-  When the records hold RLE masks and the config says "polygon", fine-tuning uses "bitmask"
-  (which also reads polygons) and logs that it does, naming ``INPUT.MASK_FORMAT``.
+  (masks exported from label tools): training stops deep in the mapper. When non-crowd
+  annotations hold RLE masks and the config says "polygon", fine-tuning uses "bitmask" (which
+  also reads polygons) and logs that it does, naming ``INPUT.MASK_FORMAT``. Crowd annotations
+  (``iscrowd`` 1, COCO's RLE regions) are dropped by the mapper and not counted, so COCO keeps
+  "polygon", as the published protocol.
 - **Classes.** ``MODEL.ROI_HEADS.NUM_CLASSES`` (``MODEL.SEM_SEG_HEAD.NUM_CLASSES`` for semantic
   segmentation) below the training set's class count indexes past the classifier (a crash on GPU,
   or garbage); above it, the extra outputs never train. A semantic set whose ``ignore_label``
@@ -22,9 +24,10 @@ logger = logging.getLogger(__name__)
 
 
 def count_rle(records: List[dict]) -> tuple:
-    """(RLE masks, all masks) over the records' annotations."""
+    """(RLE masks, all masks) over the annotations the mapper keeps: Detectron2's
+    ``DatasetMapper`` drops ``iscrowd`` ones, so COCO's crowd RLEs never reach the mask format."""
     segms = [a["segmentation"] for r in records for a in r.get("annotations", ())
-             if a.get("segmentation")]
+             if a.get("segmentation") and not a.get("iscrowd", 0)]
     return sum(isinstance(s, dict) for s in segms), len(segms)
 
 

@@ -1,8 +1,10 @@
 """The DeCon pre-training model and the segmentation pieces of fine-tuning. Importing this
 package registers ``DeCon`` and ``SlidingWindowSegmentor`` (META_ARCH_REGISTRY),
-``build_decon_backbone`` (BACKBONE_REGISTRY), ``SlotConHead`` (SSL_HEAD_REGISTRY) and ``FCNHead``
+``build_decon_backbone`` and ``build_resnet_backbone_dilated`` (BACKBONE_REGISTRY: the segmentation
+ResNet at output stride 32/16/8), ``SlotConHead`` (SSL_HEAD_REGISTRY) and ``FCNHead``
 (SEM_SEG_HEADS_REGISTRY)."""
 from .backbone import DeConEncoder, DeConFPN, build_decon_backbone
+from .dilated_resnet import build_resnet_backbone_dilated
 from .fcn import DeConFCN
 from .fcn_head import FCNHead
 from .heads import SSL_HEAD_REGISTRY, SlotConHead, build_ssl_head
@@ -29,6 +31,7 @@ __all__ = [
     "SlidingWindowSegmentor",
     "SlotConHead",
     "build_decon_backbone",
+    "build_resnet_backbone_dilated",
     "build_ssl_head",
     "decoder_spec",
 ]

@@ -8,8 +8,9 @@ is one window (whole-image inference). All windows of an image go through the ne
 
 In inference the logits are upsampled to the exact (padded) input size with the head's own
 ``align_corners`` (``FCNHead``: the protocol's corner-aligned upsampling; Detectron2's
-``SemSegFPNHead``: its scale-factor upsampling, identical at its size divisibility). Training is
-``SemanticSegmentor``'s.
+``SemSegFPNHead``: its scale-factor upsampling, identical at its size divisibility), then resized
+to the original image size with the same ``align_corners`` (as mmseg; Detectron2's
+``sem_seg_postprocess`` always uses False). Training is ``SemanticSegmentor``'s.
 """
 from typing import Callable, List, Sequence, Tuple
 
@@ -17,10 +18,11 @@ import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, SemanticSegmentor
-from detectron2.modeling.postprocessing import sem_seg_postprocess
 from detectron2.structures import ImageList
 
-__all__ = ["SlidingWindowSegmentor", "window_starts", "sliding_window_logits"]
+
+__all__ = ["SlidingWindowSegmentor", "window_starts", "sliding_window_logits",
+           "resize_to_original"]
 
 
 def window_starts(length: int, window: int, stride: int) -> List[int]:
@@ -51,6 +53,14 @@ def sliding_window_logits(logits_fn: Callable[[List[torch.Tensor]], List[torch.T
         total[:, y:y + wh, x:x + ww] += out
         count[:, y:y + wh, x:x + ww] += 1
     return total / count
+
+
+def resize_to_original(logits: torch.Tensor, height: int, width: int, align_corners: bool
+                       ) -> torch.Tensor:
+    """``K x height x width`` logits: Detectron2's ``sem_seg_postprocess`` with the head's
+    ``align_corners``, as mmseg resizes to the original image with the decode head's setting."""
+    return F.interpolate(logits[None], size=(height, width), mode="bilinear",
+                         align_corners=align_corners)[0]
 
 
 @META_ARCH_REGISTRY.register()
@@ -94,6 +104,7 @@ class SlidingWindowSegmentor(SemanticSegmentor):
         else:
             logits = [sliding_window_logits(self.image_logits, im, *self.sliding_window)
                       for im in images]
-        return [{"sem_seg": sem_seg_postprocess(r, r.shape[-2:], b.get("height", r.shape[-2]),
-                                                b.get("width", r.shape[-1]))}
+        align = getattr(self.sem_seg_head, "align_corners", False)
+        return [{"sem_seg": resize_to_original(r, b.get("height", r.shape[-2]),
+                                               b.get("width", r.shape[-1]), align)}
                 for r, b in zip(logits, batched_inputs)]

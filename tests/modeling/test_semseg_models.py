@@ -36,7 +36,9 @@ def test_fcn_head_layers_and_output_stride(segmentor):
         assert conv.in_channels == (2048 if i == 0 else 32) and conv.out_channels == 32
     assert head.predictor.kernel_size == (1, 1) and head.predictor.out_channels == 21
     res5 = segmentor.backbone.res5[0]
-    assert res5.conv2.stride == (1, 1) and res5.conv2.dilation == (2, 2)  # RES5_DILATION 2
+    # RES5_DILATION 2 with mmseg's contract_dilation: block 0 at dilation 1, the others at 2
+    assert res5.conv2.stride == (1, 1) and res5.conv2.dilation == (1, 1)
+    assert segmentor.backbone.res5[1].conv2.dilation == (2, 2)
     with torch.no_grad():
         feats = segmentor.backbone(torch.zeros(1, 3, 225, 161))
     assert feats["res5"].shape[-2:] == (15, 11)  # ceil(225 / 16), ceil(161 / 16)
