@@ -12,6 +12,7 @@ import os
 import sys
 
 from . import rules
+from .c4_target import TARGETS, finetune_cfg_for
 from .core import convert_to_d2
 from ..utils.atomic import atomic_write
 from .formats import ConversionError
@@ -41,8 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "encoder alone (encoder-only transfer)")
     p.add_argument("--encoder-only", action="store_true", help="same as --decoder none")
     p.add_argument("--config", metavar="FINETUNE_YAML",
-                   help="fine-tune config to check against and to verify with (default: "
-                        "model-zoo Base-RCNN-FPN + Mask R-CNN R50-FPN SSL overlay, built in code)")
+                   help="fine-tune config to check against and to verify with (default: the "
+                        "built-in config of --target)")
+    p.add_argument("--target", choices=sorted(TARGETS), default="fpn",
+                   help="built-in target model when no --config is given: fpn (default: "
+                        "model-zoo Base-RCNN-FPN + Mask R-CNN R50-FPN SSL overlay) or c4 (Faster "
+                        "R-CNN R50-C4 of the VOC protocol: res5 in the ROI head, encoder only)")
     p.add_argument("--pretrain-config", metavar="YAML",
                    help="pre-training config of our checkpoint, to build the whole DeCon model "
                         "as the verification reference (default: config.yaml beside INPUT)")
@@ -117,9 +122,7 @@ def _run(args) -> int:
     if args.config:
         cfg = _load_finetune_cfg(args.config)
     else:
-        conv = record.conventions
-        cfg = rules.default_finetune_cfg(conv.pixel_mean, conv.pixel_std, conv.input_format,
-                                         conv.stride_in_1x1)
+        cfg = finetune_cfg_for(args.target, record.conventions)
     d2_state, report = convert_to_d2(
         source.state_dict,
         branch=args.branch,

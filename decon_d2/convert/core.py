@@ -1,5 +1,5 @@
-"""``convert_to_d2``: a pre-training state dict in, a Detectron2 Mask R-CNN R50-FPN state dict and
-a :class:`ConversionReport` out. Pure: no files, no printing.
+"""``convert_to_d2``: a pre-training state dict in, the state dict of a Detectron2 target (Mask
+R-CNN R50-FPN, Faster R-CNN R50-C4, segmentation models) and a :class:`ConversionReport` out.
 
 What is exported (docs/method.md §4.2, D5): the **teacher** encoder, plus the teacher
 FPN when the checkpoint has one (DeCon-SL/-ML), as SlotCon and the DeCon authors do; the EMA
@@ -27,13 +27,14 @@ import torch
 from ..variants import variant_name
 from ..weights import ConvertedRecord, PretrainRecord, layout_conventions
 from . import rules
+from .c4_target import FPN_DROP_REASON as C4_FPN_DROP
 from .formats import ConversionError, classify, detect_layout
 from .report import ConversionReport
 
 __all__ = ["convert_to_d2", "CONVERTER_VERSION"]
 
 # Bump when the output (keys, metadata) changes meaning.
-CONVERTER_VERSION = "2"  # 2: segmentation targets (plain-ResNet prefix, FCN head, --decoder)
+CONVERTER_VERSION = "3"  # 2: segmentation targets (FCN head, --decoder); 3: the C4 target
 
 _MAX_LISTED = 8
 
@@ -148,14 +149,14 @@ def convert_to_d2(
         )
         raise ConversionError(report.errors[0], report)
 
-    enc_prefix = rules.encoder_prefix(target)
+    place = rules.encoder_placement(target)  # res5 -> roi_heads.res5. in a C4 target
     encoder: Dict[str, str] = {}  # d2 name -> source key
     decoder: Dict[str, str] = {}
     unknown, other_branch = [], []
     for key in sd:
         action = classify(layout, key, branch)
         if action.kind == "encoder":
-            encoder[enc_prefix + action.name] = key
+            encoder[place(action.name)] = key
         elif action.kind == "decoder":
             decoder[action.name] = key
         elif action.kind == "other_branch":
@@ -172,8 +173,9 @@ def convert_to_d2(
     if include_decoder is None:  # --decoder auto: the decoder goes where the target has one
         include_decoder = in_target
         if kind and not in_target:
-            drop_reason = (f"{_DECODER_NAMES[kind]} decoder not exported: the target model has "
-                           "none (heterogeneous transfer: its decoder starts from scratch)")
+            drop_reason = C4_FPN_DROP if rules.has_c4_head(target) else (
+                f"{_DECODER_NAMES[kind]} decoder not exported: the target model has none "
+                "(heterogeneous transfer: its decoder starts from scratch)")
     report.include_decoder = bool(include_decoder)
     report.decoder = kind if include_decoder else None
     report.variant = _variant(layout, decoder, record, report)
@@ -212,7 +214,7 @@ def convert_to_d2(
         out[d2_name] = _to_numpy(value)
         report.add_converted(rules.converted_group(d2_name), key, d2_name)
     if not_in_target:
-        report.errors.append(f"{len(not_in_target)} key(s) map to names the target Mask R-CNN "
+        report.errors.append(f"{len(not_in_target)} key(s) map to names the target model "
                              f"does not have: {_listing(not_in_target)}")
     if bad_shape:
         hint = ("; the fine-tune config's decoder differs from the pre-trained one (e.g. "
@@ -227,7 +229,7 @@ def convert_to_d2(
     missing_encoder = expected_encoder - set(encoder)
     if missing_encoder and (encoder or not report.errors):
         if layout != "ours":  # name them as the checkpoint would
-            missing_encoder = {f"{rules.d2_to_torchvision(k[len(enc_prefix):])} ({k})"
+            missing_encoder = {f"{rules.d2_to_torchvision(rules.encoder_relative(k))} ({k})"
                                for k in missing_encoder}
         report.errors.append(f"{len(missing_encoder)} encoder key(s) missing from the checkpoint "
                              f"(they would stay randomly initialised): {_listing(missing_encoder)}")

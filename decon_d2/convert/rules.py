@@ -8,7 +8,8 @@ Everything here is declarative so that the mapping can be read (and reviewed) as
   ``matching_heuristics: False`` and a wrong name is an error here, not a silent random init
   later (the failure mode of the SlotCon/MoCo scripts, docs/method.md §7.9).
 - **The target key set comes from Detectron2's own builder.** Instead of a hand list, the
-  Mask R-CNN R50-FPN of the fine-tune config is built on the ``meta`` device (no memory, ~0.1 s)
+  model of the fine-tune config (Mask R-CNN R50-FPN by default; Faster R-CNN R50-C4:
+  ``c4_target.py``) is built on the ``meta`` device (no memory, ~0.1 s)
   and its ``state_dict()`` names and shapes are the ground truth; a Detectron2 upgrade that
   renames a module is then caught by the shape/unknown-key checks.
 """
@@ -36,6 +37,10 @@ __all__ = [
     "encoder_prefix",
     "decoder_kind",
     "is_encoder_key",
+    "encoder_placement",
+    "encoder_relative",
+    "has_c4_head",
+    "C4_RES5",
     "authors_fcn_to_d2",
 ]
 
@@ -50,14 +55,48 @@ DECODER_PREFIXES = ("backbone.fpn_lateral", "backbone.fpn_output", "sem_seg_head
 #: where each decoder kind lives in the target model
 DECODER_KIND_PREFIXES = {"fpn": ("backbone.fpn_lateral", "backbone.fpn_output"),
                          "fcn": ("sem_seg_head.convs.",)}
-#: a ResNet key of a target model, and its group (stem, res2..res5)
-_ENCODER_NAME = re.compile(r"backbone\.(?:bottom_up\.)?(stem|res\d)\.")
+#: where res5 lives in a C4 detector (Res5ROIHeads: the ROI head runs res5 on every region)
+C4_RES5 = "roi_heads.res5."
+#: a ResNet key of a target model, and its group (stem, res2..res5); a C4 model's res5 blocks
+#: are ``roi_heads.res5.{0,1,2}.*`` (its extra norm ``roi_heads.res5.norm.*`` is not the ResNet's)
+_ENCODER_NAME = re.compile(r"backbone\.(?:bottom_up\.)?(stem|res\d)\.|roi_heads\.(res5)\.\d+\.")
+
+
+def _encoder_match(d2_name: str) -> Optional[str]:
+    m = _ENCODER_NAME.match(d2_name)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def has_c4_head(target) -> bool:
+    """The target is a C4 detector: res5 inside the ROI head, the backbone is stem..res4."""
+    return any(k.startswith(C4_RES5) for k in target)
 
 
 def encoder_prefix(target) -> str:
     """Prefix of the ResNet's keys in a target model: ``backbone.bottom_up.`` under an FPN,
-    ``backbone.`` when the ResNet is the backbone itself (the FCN segmentation models)."""
+    ``backbone.`` when the ResNet is the backbone itself (the FCN segmentation models and the
+    stem..res4 of a C4 detector, whose res5 is under :data:`C4_RES5`)."""
     return BOTTOM_UP if any(k.startswith(BOTTOM_UP) for k in target) else "backbone."
+
+
+def encoder_placement(target):
+    """``name relative to the ResNet -> target key`` for ``target``: the encoder prefix, except
+    res5 of a C4 detector, which goes to ``roi_heads.res5.``."""
+    prefix, c4 = encoder_prefix(target), has_c4_head(target)
+
+    def place(name: str) -> str:
+        return "roi_heads." + name if c4 and name.startswith("res5.") else prefix + name
+
+    return place
+
+
+def encoder_relative(d2_name: str) -> str:
+    """Inverse of :func:`encoder_placement`: ``roi_heads.res5.0.conv1.weight`` and
+    ``backbone.bottom_up.res5.0.conv1.weight`` -> ``res5.0.conv1.weight``."""
+    for prefix in (BOTTOM_UP, "roi_heads.", "backbone."):
+        if d2_name.startswith(prefix):
+            return d2_name[len(prefix):]
+    return d2_name
 
 
 def decoder_kind(d2_name: str) -> Optional[str]:
@@ -139,8 +178,9 @@ def authors_fcn_to_d2(name: str) -> Optional[str]:
 
 
 def is_encoder_key(d2_name: str) -> bool:
-    """A target key of the ResNet (under ``backbone.bottom_up.`` or ``backbone.``)."""
-    return bool(_ENCODER_NAME.match(d2_name))
+    """A target key of the ResNet (under ``backbone.bottom_up.``, ``backbone.`` or, for res5 of
+    a C4 detector, ``roi_heads.res5.``)."""
+    return _encoder_match(d2_name) is not None
 
 
 def drop_reason(name: str) -> Optional[str]:
@@ -186,6 +226,7 @@ def _target_shapes_from_dump(cfg_dump: str) -> Dict[str, Tuple[int, ...]]:
     from detectron2.modeling import build_model
 
     from .. import modeling  # noqa: F401  (registers FCNHead, SlidingWindowSegmentor)
+    from ..modeling import res5_extra_norm  # noqa: F401  (registers Res5ROIHeadsExtraNorm)
 
     cfg = CfgNode.load_cfg(cfg_dump)
     cfg.defrost()
@@ -203,9 +244,9 @@ def target_shapes(cfg) -> Dict[str, Tuple[int, ...]]:
 
 def converted_group(d2_name: str) -> str:
     """Report group of a converted key: stem, res2..res5, fpn_lateral, fpn_output, fcn_head."""
-    m = _ENCODER_NAME.match(d2_name)
-    if m:
-        return m.group(1)
+    group = _encoder_match(d2_name)
+    if group:
+        return group
     if d2_name.startswith("sem_seg_head.convs."):
         return "fcn_head"
     m = re.match(r"backbone\.(fpn_lateral|fpn_output)\d", d2_name)
@@ -216,6 +257,7 @@ def target_group(d2_name: str) -> str:
     """Report group of a target key that the conversion does not provide."""
     prefixes = (
         ("proposal_generator.", "rpn"),
+        (C4_RES5 + "norm.", "roi_res5_extra_norm"),
         ("roi_heads.box_", "roi_box_head"),
         ("roi_heads.mask_", "roi_mask_head"),
         ("roi_heads.keypoint_", "roi_keypoint_head"),
@@ -229,7 +271,7 @@ def target_group(d2_name: str) -> str:
     for prefix, group in prefixes:
         if d2_name.startswith(prefix):
             return group
-    if _ENCODER_NAME.match(d2_name):
+    if is_encoder_key(d2_name):
         return "encoder (not pre-trained)"
     return "other"
 
@@ -238,7 +280,7 @@ def target_group(d2_name: str) -> str:
 # (detection; segmentation: Semantic FPN's head, the classifier). verify.py adds the decoder
 # groups an export without that decoder leaves for fine-tuning.
 HEAD_GROUPS = ("rpn", "roi_box_head", "roi_mask_head", "roi_keypoint_head", "sem_seg_head",
-               "sem_seg classifier")
+               "sem_seg classifier", "roi_res5_extra_norm")
 
 
 def group_keys(names: Iterable[str], grouper) -> Dict[str, List[str]]:

@@ -9,7 +9,8 @@ every conversion:
    pre-trained (the output's record, ``decon_d2.weights.ConvertedRecord``). A mismatch costs no
    error message in Detectron2 and ~all of the AP (PyContrast#34: BGR/std-1 defaults give
    AP ≈ 0), so each one fails with the YAML line that fixes it.
-2. **Loading** (:func:`load_check`): Mask R-CNN R50-FPN is built from the config on CPU and the
+2. **Loading** (:func:`load_check`): the fine-tune model (Mask R-CNN R50-FPN, Faster R-CNN
+   R50-C4, a segmentor) is built from the config on CPU and the
    file is loaded by ``DetectionCheckpointer`` exactly as ``MODEL.WEIGHTS`` would load it. Every
    tensor must land under its own name (no suffix matching), nothing may be unexpected, and the
    only missing keys may be the heads (RPN, ROI) and the FPN output convs that were not
@@ -21,6 +22,7 @@ every conversion:
    way), both in eval mode; max |diff| <= 1e-4. This catches wrong renames, a wrong branch,
    RGB/BGR, mean/std and STRIDE_IN_1X1 errors at once. The decoder outputs are the FPN's
    p-levels, or the FCN head's conv-stack output (``FCNHead.decode``, before the classifier).
+   C4 targets (``c4_target.py``): res5 is run by the ROI head's res5 blocks on the whole res4 map.
    p6 (LastLevelMaxPool, no weights) is not compared: the pre-training FPN has no top block.
    For DeCon-SL only p2 is compared; p2 passes through all four laterals, so every transferred
    FPN weight is still covered, while p3..p5 use the random output convs left for fine-tuning.
@@ -37,6 +39,7 @@ import torch
 
 from . import rules
 from ..weights import read_pkl
+from .c4_target import res5_from_roi_head
 from .reference import Reference, build_reference
 
 __all__ = ["load_check", "compare_features", "verify", "TOLERANCE", "comparison_cfg"]
@@ -47,8 +50,10 @@ logger = logging.getLogger(__name__)
 
 
 def build_finetune_model(cfg):
-    """Mask R-CNN from ``cfg`` on CPU, eval mode (BN running statistics)."""
+    """The fine-tune model of ``cfg`` on CPU, eval mode (BN running statistics)."""
     from detectron2.modeling import build_model
+
+    from ..modeling import res5_extra_norm  # noqa: F401  (registers Res5ROIHeadsExtraNorm)
 
     cfg = cfg.clone()
     cfg.defrost()
@@ -115,6 +120,8 @@ def compare_features(model, cfg, reference: Reference, levels, *, size=(96, 128)
     ours = dict(resnet(x))
     if resnet is not model.backbone:
         ours.update(model.backbone(x))
+    if hasattr(getattr(model, "roi_heads", None), "res5"):  # C4: res5 is the ROI head's
+        ours.update(res5_from_roi_head(model, ours["res4"]))
     if FCN in levels:
         ours[FCN] = model.sem_seg_head.decode(ours)
     ref = reference(rgb)
@@ -134,10 +141,15 @@ def comparison_cfg(cfg, report) -> Tuple[Any, List[str]]:
     cmp, notes = cfg.clone(), []
     cmp.defrost()
     if "build_resnet_backbone" in cmp.MODEL.BACKBONE.NAME:  # the ResNet alone: return every stage
-        cmp.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+        c4 = cmp.MODEL.META_ARCHITECTURE == "GeneralizedRCNN"  # res5 is the ROI head's
+        cmp.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4"] + ([] if c4 else ["res5"])
+        if c4:
+            notes.append("C4 target: res2..res4 from the backbone, res5 from the ROI head's res5 "
+                         "blocks on the whole res4 map (its extra norm is not pre-trained)")
     if cmp.MODEL.RESNETS.RES5_DILATION != 1:
         notes.append(f"res5 compared without dilation (fine-tuning uses RES5_DILATION "
-                     f"{cfg.MODEL.RESNETS.RES5_DILATION}, output stride 16; same weights)")
+                     f"{cfg.MODEL.RESNETS.RES5_DILATION}, output stride "
+                     f"{32 // cfg.MODEL.RESNETS.RES5_DILATION}; same weights)")
         cmp.MODEL.RESNETS.RES5_DILATION = 1
     if report.decoder == "fcn":
         head = cmp.MODEL.SEM_SEG_HEAD.FCN
@@ -193,7 +205,8 @@ def verify(pkl_path: str, cfg, report, source_state, pretrain_cfg=None,
         model = build_finetune_model(cmp_cfg)
         load_check(model, pkl_path, allowed)
     desc, reference = build_reference(report.layout, report.branch or "teacher", source_state,
-                                      read_pkl(pkl_path).state_dict, record, pretrain_cfg,
+                                      _resnet_names(read_pkl(pkl_path).state_dict), record,
+                                      pretrain_cfg,
                                       fcn_dilation=cmp_cfg.MODEL.SEM_SEG_HEAD.FCN.DILATION)
     result["reference"] = desc
     diffs = compare_features(model, cmp_cfg, reference, levels)
@@ -211,6 +224,15 @@ def verify(pkl_path: str, cfg, report, source_state, pretrain_cfg=None,
         result["notes"].append("p6 not compared: parameter-free max-pool, absent in pre-training")
     result["passed"] = not result["errors"]
     return result
+
+
+def _resnet_names(d2_state):
+    """A C4 file's encoder under the ResNet's own names (``backbone.bottom_up.res5.*`` for
+    ``roi_heads.res5.*``), as the torchvision reference reads them; other files unchanged."""
+    if not rules.has_c4_head(d2_state):
+        return d2_state
+    return {(rules.BOTTOM_UP + rules.encoder_relative(k) if rules.is_encoder_key(k) else k): v
+            for k, v in d2_state.items()}
 
 
 def find_pretrain_config(input_path: str, explicit: Optional[str]):

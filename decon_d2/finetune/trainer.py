@@ -2,8 +2,9 @@
 
 Detectron2's loader, optimiser, schedule and hooks; on top: the pre-flight check of the config
 against the weights, limited-data subsets (``DATASETS.DECON.TRAIN_FRACTION``), COCO evaluation
-with explicit tasks, ``OUTPUT_DIR/inference/results.json``, and ``MODEL.TRANSFER.DECODER``
-(load the converted decoder, or leave it freshly initialised: encoder-only transfer).
+with explicit tasks (VOC AP for "pascal_voc" data sets), ``OUTPUT_DIR/inference/results.json``,
+and ``MODEL.TRANSFER.DECODER`` (load the converted decoder, or leave it freshly initialised:
+encoder-only transfer).
 """
 import logging
 import os
@@ -11,7 +12,8 @@ import os
 from detectron2.data import (
     DatasetMapper, build_detection_train_loader, get_detection_dataset_dicts,
 )
-from detectron2.evaluation import COCOEvaluator
+from detectron2.data import MetadataCatalog
+from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 
 from ..convert.rules import DECODER_PREFIXES
@@ -21,6 +23,8 @@ from .preflight import check_finetune_setup
 from .records_check import check_num_classes, mask_format_for
 from .results import write_results
 from .subset import subset_records
+from ..modeling import res5_extra_norm as _register_head  # noqa: F401  (C4 ROI head)
+from . import voc_datasets as _register_voc  # noqa: F401  (decon_demo_voc)
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +81,14 @@ class FinetuneTrainer(DeConTrainerBase):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        """By the data set's ``evaluator_type``: "pascal_voc" (Detectron2's builtin VOC sets,
+        ``decon_demo_voc``) -> ``PascalVOCDetectionEvaluator`` (bbox AP, AP50, AP75); anything
+        else -> ``COCOEvaluator``."""
+        if MetadataCatalog.get(dataset_name).get("evaluator_type") == "pascal_voc":
+            if cfg.MODEL.MASK_ON:
+                logger.warning(f"{dataset_name} is evaluated by PascalVOCDetectionEvaluator: "
+                               "boxes only, no mask AP (MODEL.MASK_ON is True)")
+            return PascalVOCDetectionEvaluator(dataset_name)
         output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
         # Tasks named explicitly: inferred from predictions, a model that detects nothing yet
         # would silently get no mask AP entry.

@@ -39,7 +39,7 @@ def test_configs_exist():
         assert required in names
     # every segmentation recipe has a random-initialisation twin
     seg = [n for n in names if n.startswith("finetune/") and n.endswith("_decon.yaml")
-           and "mask_rcnn" not in n]
+           and n.startswith(("finetune/fcn_", "finetune/semantic_"))]
     assert len(seg) == 6, seg
     for n in seg:
         assert n.replace("_decon.yaml", "_random_init.yaml") in names, n

@@ -1,0 +1,77 @@
+"""The C4 target: Faster R-CNN R50-C4 of the VOC detection protocol (docs/voc_detection.md).
+
+Layout (Detectron2's ``build_resnet_backbone`` with ``OUT_FEATURES ["res4"]`` + ``Res5ROIHeads``):
+the backbone is stem..res4 (``backbone.stem.*``, ``backbone.res2.*`` .. ``backbone.res4.*``) and
+res5 is the ROI head's per-region network (``roi_heads.res5.{0,1,2}.*``), followed in the
+protocol by an extra norm (``roi_heads.res5.norm.*``, ``modeling/res5_extra_norm.py``) that is
+never pre-trained. The name map is ``rules.encoder_placement``.
+
+Only the encoder goes to this target: a pre-trained FPN has nowhere to go (a C4 detector has no
+FPN), so ``convert_to_d2`` drops it with :data:`FPN_DROP_REASON` in the report.
+
+Verification (``verify.py``) compares res2..res4 of the loaded backbone and res5 computed by the
+ROI head's res5 blocks on the whole res4 map (the same convolutions the head runs on each
+region), i.e. the same four feature maps as for the FPN target.
+"""
+from typing import Dict
+
+import torch
+
+from ..conventions import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
+from ..modeling import res5_extra_norm  # noqa: F401  (registers Res5ROIHeadsExtraNorm)
+from . import rules
+
+__all__ = ["c4_finetune_cfg", "res5_from_roi_head", "FPN_DROP_REASON", "TARGETS",
+           "finetune_cfg_for"]
+
+FPN_DROP_REASON = ("FPN decoder not exported: the C4 target has no FPN (res5 runs in the ROI "
+                   "head); encoder only")
+
+
+def c4_finetune_cfg(pixel_mean=None, pixel_std=None, input_format="RGB", stride_in_1x1=False):
+    """Faster R-CNN R50-C4 as ``configs/finetune/faster_rcnn_R_50_C4_voc0712_24k_decon.yaml``
+    builds it (model only): model-zoo Base-RCNN-C4 + ``Res5ROIHeadsExtraNorm``, SyncBN,
+    FREEZE_AT 0, 20 VOC classes, no mask head, the pre-training's input conventions."""
+    from detectron2 import model_zoo
+    from detectron2.config import get_cfg
+
+    from ..config import add_decon_config
+
+    cfg = add_decon_config(get_cfg())
+    cfg.merge_from_file(model_zoo.get_config_file("Base-RCNN-C4.yaml"))
+    cfg.MODEL.MASK_ON = False
+    cfg.MODEL.ROI_HEADS.NAME = "Res5ROIHeadsExtraNorm"
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 20
+    cfg.MODEL.RESNETS.DEPTH = 50
+    cfg.MODEL.RESNETS.NORM = "SyncBN"
+    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = bool(stride_in_1x1)
+    cfg.MODEL.BACKBONE.FREEZE_AT = 0
+    cfg.MODEL.PIXEL_MEAN = list(pixel_mean or IMAGENET_PIXEL_MEAN)
+    cfg.MODEL.PIXEL_STD = list(pixel_std or IMAGENET_PIXEL_STD)
+    cfg.INPUT.FORMAT = input_format
+    cfg.MODEL.WEIGHTS = ""
+    cfg.MODEL.DEVICE = "cpu"
+    return cfg
+
+
+#: ``--target`` of the converter CLI (used when no ``--config`` is given)
+TARGETS = {"fpn": rules.default_finetune_cfg, "c4": c4_finetune_cfg}
+
+
+def finetune_cfg_for(target: str, conventions):
+    """The built-in fine-tune config of ``target`` ("fpn" or "c4") with ``conventions``."""
+    if target not in TARGETS:
+        raise ValueError(f"--target must be one of {sorted(TARGETS)}, got {target!r}")
+    return TARGETS[target](conventions.pixel_mean, conventions.pixel_std,
+                           conventions.input_format, conventions.stride_in_1x1)
+
+
+@torch.no_grad()
+def res5_from_roi_head(model, res4: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """``{"res5": ...}``: the ROI head's res5 blocks (not its extra norm) on the whole res4 map."""
+    x = res4
+    for name, block in model.roi_heads.res5.named_children():
+        if not name.isdigit():  # the extra norm (res5_extra_norm.py): not the ResNet's
+            continue
+        x = block(x)
+    return {"res5": x}
