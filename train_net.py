@@ -4,6 +4,7 @@
     python train_net.py --config-file configs/demo/decon_ml_demo.yaml            # CPU demo
     python train_net.py --config-file configs/decon_pretrain.yaml --num-gpus 8   # paper recipe
     python train_net.py --config-file ... --resume            # continue the run in OUTPUT_DIR
+    torchrun --nproc_per_node 8 train_net.py --config-file ...  # or under srun: docs/cluster.md
 
 The config's MODEL.META_ARCHITECTURE chooses the trainer: a pre-training architecture ("DeCon")
 runs ``PretrainTrainer``, a semantic segmentor ``SemSegTrainer``, anything else (a detector to
@@ -13,10 +14,12 @@ fine-tune) ``FinetuneTrainer`` (docs/engine.md, docs/finetune.md). Trailing ``KE
 import logging
 
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.engine import default_argument_parser, launch
+from detectron2.engine import default_argument_parser
 
 from decon_d2.data import DatasetNotFoundError, DeclaredDatasetError
+from decon_d2.config import build_cfg
 from decon_d2.engine import InitialWeightsError, PretrainTrainer, setup
+from decon_d2.engine.launch import collective_timeout, launch_any
 from decon_d2.finetune import FinetuneConfigError, FinetuneTrainer, SemSegTrainer
 from decon_d2.modeling import PRETRAINING_ARCHITECTURES, SEMSEG_ARCHITECTURES
 
@@ -69,14 +72,10 @@ def cli(argv=None):
             f"(e.g. --dist-url, --resume) before the KEY VALUE overrides"
         )
     print("Command Line Args:", args)
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    timeout = build_cfg(args.config_file, args.opts).SOLVER.DECON.DIST_TIMEOUT_S
+    launch_any(main, (args,), num_gpus=args.num_gpus, num_machines=args.num_machines,
+               machine_rank=args.machine_rank, dist_url=args.dist_url,
+               timeout=collective_timeout(timeout))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,10 @@ def add_solver_keys(cfg):
     # Periodic checkpoints kept on disk (older model_XXXXXXX.pth are deleted; model_final.pth and
     # the newest are always kept); 0 = keep all (Detectron2's behaviour).
     _C.DECON.CHECKPOINT_MAX_KEEP = 0
+    # Timeout of the process group's collectives, in whole seconds (torch.distributed's timeout): a
+    # rank that died or hangs makes the others fail with one message after at most this long
+    # instead of waiting forever (docs/cluster.md). $DECON_DIST_TIMEOUT_S overrides it.
+    _C.DECON.DIST_TIMEOUT_S = 1800
     # AMP compute dtype when SOLVER.AMP.ENABLED: "float16" (with a GradScaler) or "bfloat16" (none).
     _C.AMP.PRECISION = "float16"
     return cfg

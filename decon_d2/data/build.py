@@ -7,15 +7,52 @@ Detectron2's silent ``MapDataset`` retry), and aspect-ratio grouping off (every 
 and the records carry no ``width``/``height``). Batches are ``list[dict]`` (trivial collator),
 ``SOLVER.IMS_PER_BATCH`` in total across processes, loaded by ``DATALOADER.NUM_WORKERS`` workers.
 """
+import os
+import signal
+import threading
 from typing import Optional
 
 from detectron2.config import configurable
 from detectron2.data import (
     DatasetFromList, build_detection_train_loader, get_detection_dataset_dicts,
 )
+from torch.utils.data import get_worker_info
 
 from .corrupt import ReplaceCorruptDataset
 from .two_view_mapper import TwoViewMapper
+
+
+def _exit_on_parents_sigterm() -> None:
+    """Take SIGTERM in a thread; exit only when the training process sent it (its loader
+    shutting workers down), as PyTorch's own worker handler does; SIGUSR1 is ignored."""
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    parent = os.getppid()
+
+    def wait():
+        while True:
+            if signal.sigwaitinfo({signal.SIGTERM}).si_pid == parent:
+                os._exit(0)
+
+    threading.Thread(target=wait, name="sigterm-from-parent", daemon=True).start()
+
+
+class _WorkerIgnoresStopSignals:
+    """Mapper wrapper: a loader worker survives SIGTERM/SIGUSR1 from anyone but its parent
+    (set up at its first sample).
+
+    Schedulers signal every process of a job; the training process checkpoints and stops at the
+    next iteration (decon_d2/engine/preemption.py) and needs its workers until then."""
+
+    def __init__(self, mapper):
+        self.mapper, self._pid = mapper, None
+
+    def __call__(self, record):
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            if get_worker_info() is not None:
+                _exit_on_parents_sigterm()
+        return self.mapper(record)
 
 
 def _pretrain_loader_from_config(cfg, mapper=None, dataset=None):
@@ -59,6 +96,8 @@ def build_pretrain_train_loader(
     """
     if isinstance(dataset, list):
         dataset = DatasetFromList(dataset, copy=False)  # serialised: cheap to share with workers
+    if num_workers > 0:
+        mapper = _WorkerIgnoresStopSignals(mapper)
     dataset = ReplaceCorruptDataset(dataset, mapper, max_in_a_row=max_corrupt_in_a_row)
     return build_detection_train_loader(
         dataset,

@@ -3,7 +3,8 @@ in ``decon_d2.modeling.PRETRAINING_ARCHITECTURES``).
 
 On top of ``DeConTrainerBase``: the epoch -> iteration arithmetic (logged at start), the two-view
 loader with a sampler that resumes at the right position, LARS/SGD/AdamW, per-iteration warm-up
-+ cosine lr, the EMA teacher hook, per-iteration seeding, and ``decon_meta`` in checkpoints.
++ cosine lr, the EMA teacher hook, per-iteration seeding, ``decon_meta`` in checkpoints, and a
+checkpoint-and-stop on SIGTERM/SIGUSR1 (``preemption.py``, docs/cluster.md).
 """
 
 import logging
@@ -24,6 +25,7 @@ from decon_d2.config.explicit_keys import ignored_in_pretraining, is_explicit
 from .hooks import DenseLossWarmupHook, IterationSeedHook, MomentumTeacherHook, unwrap_ddp
 from .initial_weights import load_initial_weights
 from .optimizer import build_optimizer
+from .preemption import PreemptionHook
 from .probe_hook import OnlineProbeHook
 from .sampler import ResumableTrainingSampler, SampleSeededMapper
 from .schedules import compute_schedule, scaled_lr, warmup_cosine_param_scheduler
@@ -143,6 +145,8 @@ class PretrainTrainer(DeConTrainerBase):
             ret.insert(anchor, OnlineProbeHook(self.cfg))
         if seeds_each_step(self.cfg):
             ret.insert(0, IterationSeedHook(self.cfg.SEED))  # first: before any before_step
+        # Last: its stop checkpoint sees this step's teacher and lr updates (preemption.py).
+        ret.append(PreemptionHook(self.checkpointer))
         return ret
 
     @classmethod
