@@ -73,7 +73,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     out = (REPO_ROOT / args.output).resolve()
     py = sys.executable
-    progress = Progress(list(BUDGET), BUDGET)
+    progress = Progress(BUDGET, tag="demo-semseg")
 
     for variant, cfg in PRETRAIN.items():
         stage, folder = f"pretrain_{variant}", out / f"pretrain_{variant}"
