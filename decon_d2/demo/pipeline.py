@@ -43,9 +43,11 @@ def _results(folder: Path) -> dict:
 def format_table(rows) -> str:
     head = f"{'initialisation':<28} {'bbox AP':>8} {'bbox AP50':>10} {'mask AP':>8} {'mask AP50':>10}"
     lines = [head, "-" * len(head)]
+    # None: the evaluator had no detection to score (a smoke run's few iterations)
+    f = lambda v, w: f"{v:>{w}.2f}" if v is not None else f"{'n/a':>{w}}"  # noqa: E731
     for name, r in rows:
-        lines.append(f"{name:<28} {r['bbox']['AP']:>8.2f} {r['bbox']['AP50']:>10.2f} "
-                     f"{r['segm']['AP']:>8.2f} {r['segm']['AP50']:>10.2f}")
+        lines.append(f"{name:<28} {f(r['bbox']['AP'], 8)} {f(r['bbox']['AP50'], 10)} "
+                     f"{f(r['segm']['AP'], 8)} {f(r['segm']['AP50'], 10)}")
     return "\n".join(lines)
 
 
