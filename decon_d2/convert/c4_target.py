@@ -17,7 +17,6 @@ from typing import Dict
 
 import torch
 
-from ..conventions import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
 from ..modeling import res5_extra_norm  # noqa: F401  (registers Res5ROIHeadsExtraNorm)
 from . import rules
 
@@ -32,25 +31,11 @@ def c4_finetune_cfg(pixel_mean=None, pixel_std=None, input_format="RGB", stride_
     """Faster R-CNN R50-C4 as ``configs/finetune/faster_rcnn_R_50_C4_voc0712_24k_decon.yaml``
     builds it (model only): model-zoo Base-RCNN-C4 + ``Res5ROIHeadsExtraNorm``, SyncBN,
     FREEZE_AT 0, 20 VOC classes, no mask head, the pre-training's input conventions."""
-    from detectron2 import model_zoo
-    from detectron2.config import get_cfg
-
-    from ..config import add_decon_config
-
-    cfg = add_decon_config(get_cfg())
-    cfg.merge_from_file(model_zoo.get_config_file("Base-RCNN-C4.yaml"))
+    cfg = rules.ssl_model_zoo_cfg("Base-RCNN-C4.yaml", pixel_mean, pixel_std, input_format,
+                                  stride_in_1x1)
     cfg.MODEL.MASK_ON = False
     cfg.MODEL.ROI_HEADS.NAME = "Res5ROIHeadsExtraNorm"
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = 20
-    cfg.MODEL.RESNETS.DEPTH = 50
-    cfg.MODEL.RESNETS.NORM = "SyncBN"
-    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = bool(stride_in_1x1)
-    cfg.MODEL.BACKBONE.FREEZE_AT = 0
-    cfg.MODEL.PIXEL_MEAN = list(pixel_mean or IMAGENET_PIXEL_MEAN)
-    cfg.MODEL.PIXEL_STD = list(pixel_std or IMAGENET_PIXEL_STD)
-    cfg.INPUT.FORMAT = input_format
-    cfg.MODEL.WEIGHTS = ""
-    cfg.MODEL.DEVICE = "cpu"
     return cfg
 
 

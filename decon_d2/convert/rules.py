@@ -191,6 +191,29 @@ def drop_reason(name: str) -> Optional[str]:
     return None
 
 
+def ssl_model_zoo_cfg(base_yaml, pixel_mean=None, pixel_std=None, input_format="RGB",
+                      stride_in_1x1=False):
+    """A model-zoo base config with the SSL transfer overlay: ResNet-50, SyncBN, FREEZE_AT 0,
+    the pre-training's input conventions, no weights, CPU (the model the converter targets)."""
+    from detectron2 import model_zoo
+    from detectron2.config import get_cfg
+
+    from ..config import add_decon_config
+
+    cfg = add_decon_config(get_cfg())
+    cfg.merge_from_file(model_zoo.get_config_file(base_yaml))
+    cfg.MODEL.RESNETS.DEPTH = 50
+    cfg.MODEL.RESNETS.NORM = "SyncBN"
+    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = bool(stride_in_1x1)
+    cfg.MODEL.BACKBONE.FREEZE_AT = 0
+    cfg.MODEL.PIXEL_MEAN = list(pixel_mean or IMAGENET_PIXEL_MEAN)
+    cfg.MODEL.PIXEL_STD = list(pixel_std or IMAGENET_PIXEL_STD)
+    cfg.INPUT.FORMAT = input_format
+    cfg.MODEL.WEIGHTS = ""
+    cfg.MODEL.DEVICE = "cpu"
+    return cfg
+
+
 def default_finetune_cfg(pixel_mean=None, pixel_std=None, input_format="RGB", stride_in_1x1=False):
     """The fine-tune config used when none is given: model-zoo Base-RCNN-FPN + the SSL overlay.
 
@@ -199,24 +222,10 @@ def default_finetune_cfg(pixel_mean=None, pixel_std=None, input_format="RGB", st
     STRIDE_IN_1X1 False. Built in code so that the converter works from an installed package;
     pass ``--config`` to check the config you will actually fine-tune with.
     """
-    from detectron2 import model_zoo
-    from detectron2.config import get_cfg
-
-    from ..config import add_decon_config
-
-    cfg = add_decon_config(get_cfg())
-    cfg.merge_from_file(model_zoo.get_config_file("Base-RCNN-FPN.yaml"))
+    cfg = ssl_model_zoo_cfg("Base-RCNN-FPN.yaml", pixel_mean, pixel_std, input_format,
+                            stride_in_1x1)
     cfg.MODEL.MASK_ON = True
-    cfg.MODEL.RESNETS.DEPTH = 50
-    cfg.MODEL.RESNETS.NORM = "SyncBN"
-    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = bool(stride_in_1x1)
     cfg.MODEL.FPN.NORM = "SyncBN"
-    cfg.MODEL.BACKBONE.FREEZE_AT = 0
-    cfg.MODEL.PIXEL_MEAN = list(pixel_mean or IMAGENET_PIXEL_MEAN)
-    cfg.MODEL.PIXEL_STD = list(pixel_std or IMAGENET_PIXEL_STD)
-    cfg.INPUT.FORMAT = input_format
-    cfg.MODEL.WEIGHTS = ""
-    cfg.MODEL.DEVICE = "cpu"
     return cfg
 
 
