@@ -10,6 +10,8 @@ from .paths import datasets_root
 UNLABELED = "decon_demo_unlabeled"
 COCO = "decon_demo_coco"
 SEM_SEG = "decon_demo_sem_seg"
+VOC = "decon_demo_voc"
+VOC_SPLIT, VOC_YEAR = "trainval", 2007  # scored with the 11-point VOC07 AP50, as voc_2007_test
 # Classes of decon_demo_sem_seg: background + the COCO categories, padded to the demo configs'
 # NUM_CLASSES so that a build without Debian's labelme photos (fewer categories) still evaluates.
 SEM_SEG_NUM_CLASSES = 21
@@ -40,3 +42,9 @@ def coco_images() -> Path:
 def sem_seg_dir() -> Path:
     """Label PNGs only (``labels/<stem>.png``); the photos are those of ``coco_images()``."""
     return demo_root() / "sem_seg"
+
+
+def voc_dir() -> Path:
+    """The VOC-format tree of ``decon_demo_coco`` (``Annotations/``, ``ImageSets/Main/``,
+    ``JPEGImages/``)."""
+    return demo_root() / "voc"

@@ -7,6 +7,9 @@
   RLE (exact), labelme shapes are polygons: use ``INPUT.MASK_FORMAT: bitmask`` with it.
 - ``decon_demo_sem_seg``: the photos of ``decon_demo_coco`` with label PNGs (0 = background,
   k = COCO category id k); ``stuff_classes`` is set when it is loaded (it depends on the build).
+- ``decon_demo_voc``: the photos and boxes of ``decon_demo_coco`` as a VOC tree, read by
+  Detectron2's ``load_voc_instances`` (``evaluator_type="pascal_voc"``): the CPU twin of the VOC
+  detection protocol (docs/voc_detection.md).
 
 Each loader imports its builder (``decon_d2/build_data/demo_sets/``) only when it runs, so a
 plain ``import decon_d2`` on a training rank imports no building code.
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import load_coco_json
+from detectron2.data.datasets.pascal_voc import load_voc_instances
 
 from . import demo_layout as layout
 from .image_folder import register_image_folder
@@ -51,6 +55,18 @@ def load_demo_sem_seg():
              "image_id": im["id"]} for im in coco["images"]]
 
 
+def load_demo_voc():
+    """Detectron2's VOC records of the VOC tree; sets the class list in metadata."""
+    # imported on first use, not at module level: keeps building off the training import path
+    from ..build_data.demo_sets.voc import ensure_demo_voc
+    folder = ensure_demo_voc()
+    classes = json.loads((folder / MANIFEST).read_text())["classes"]
+    meta = MetadataCatalog.get(layout.VOC)
+    if not hasattr(meta, "thing_classes"):
+        meta.thing_classes = classes
+    return load_voc_instances(str(folder), layout.VOC_SPLIT, classes)
+
+
 def register_demo_datasets() -> None:
     register_image_folder(UNLABELED, layout.unlabeled_dir, hint=HINT, prepare=_ensure_unlabeled)
     DatasetCatalog.register(COCO, _load_demo_coco)
@@ -61,6 +77,14 @@ def register_demo_datasets() -> None:
     )
     DatasetCatalog.register(SEM_SEG, load_demo_sem_seg)
     MetadataCatalog.get(SEM_SEG).set(ignore_label=layout.SEM_SEG_IGNORE, evaluator_type="sem_seg")
+    DatasetCatalog.register(layout.VOC, load_demo_voc)
+    voc = MetadataCatalog.get(layout.VOC)
+    voc.set(dirname=str(layout.voc_dir()), split=layout.VOC_SPLIT, year=layout.VOC_YEAR,
+            evaluator_type="pascal_voc")
+    # thing_classes now when the tree is built, else when it is first loaded (the data loader
+    # runs before the evaluator)
+    if (layout.voc_dir() / MANIFEST).is_file():
+        voc.set(thing_classes=json.loads((layout.voc_dir() / MANIFEST).read_text())["classes"])
 
 
 register_demo_datasets()

@@ -17,11 +17,11 @@ from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 
 from decon_d2.data import TwoViewMapper, build_pretrain_train_loader
+from decon_d2.config.explicit_keys import ignored_in_pretraining, is_explicit
 from decon_d2.utils.atomic import atomic_write
 
 from .base_trainer import DeConTrainerBase
 from .checkpoint import DeConMeta
-from decon_d2.config.explicit_keys import ignored_in_pretraining, is_explicit
 from .hooks import DenseLossWarmupHook, IterationSeedHook, MomentumTeacherHook, unwrap_ddp
 from .initial_weights import load_initial_weights
 from .optimizer import build_optimizer

@@ -23,8 +23,6 @@ from .preflight import check_finetune_setup
 from .records_check import check_num_classes, mask_format_for
 from .results import write_results
 from .subset import subset_records
-from ..modeling import res5_extra_norm as _register_head  # noqa: F401  (C4 ROI head)
-from . import voc_datasets as _register_voc  # noqa: F401  (decon_demo_voc)
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from detectron2.evaluation import PascalVOCDetectionEvaluator
 
 from decon_d2.config import build_cfg
 from decon_d2.finetune import FinetuneTrainer
-from decon_d2.finetune.voc_datasets import DEMO_VOC, ensure_demo_voc
+from decon_d2.build_data.demo_sets.voc import ensure_demo_voc
+from decon_d2.data.demo_layout import VOC as DEMO_VOC
 
 REPO = Path(__file__).resolve().parents[2]
 C4_DEMO = "configs/finetune/demo/faster_rcnn_R_50_C4_voc_demo.yaml"
