@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 SETUP := bash scripts/install.sh --if-stale
 
-.PHONY: install test demo demo-semseg env study-data study
+.PHONY: install test demo demo-semseg env study-data study study-small
 install:
 	bash scripts/install.sh
 test:
@@ -25,3 +25,5 @@ study-data:
 	$(PY) -m decon_d2.build_data study
 study: study-data
 	$(PY) -m decon_d2.study
+study-small: study-data
+	$(PY) -m decon_d2.study --recipe r18

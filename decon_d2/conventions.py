@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = ["IMAGENET_PIXEL_MEAN", "IMAGENET_PIXEL_STD", "SYNC_NORMS", "Conventions",
-           "pretrain_conventions", "check_conventions"]
+           "pretrain_conventions", "check_conventions", "depth_error"]
 
 #: torchvision's ImageNet statistics in 0-255 units, RGB: the pre-training normalisation
 IMAGENET_PIXEL_MEAN = [123.675, 116.28, 103.53]
@@ -51,11 +51,19 @@ def pretrain_conventions(cfg) -> Conventions:
     )
 
 
-def check_conventions(cfg, conventions, include_decoder: bool, check_depth=True
+def depth_error(cfg, depth: int) -> str:
+    """The message for a config whose ResNet depth is not the checkpoint's, with the fix."""
+    return (f"config MODEL.RESNETS.DEPTH is {cfg.MODEL.RESNETS.DEPTH}; the checkpoint is a "
+            f"ResNet-{depth}: set MODEL.RESNETS.DEPTH: {depth}"
+            + ("" if depth >= 50 else " and MODEL.RESNETS.RES2_OUT_CHANNELS: 64"))
+
+
+def check_conventions(cfg, conventions, include_decoder: bool, depth: Optional[int] = 50
                       ) -> Tuple[List[str], List[str]]:
     """(errors, warnings) comparing a config with the checkpoint's :class:`Conventions` (or a
-    weights record, whose ``conventions`` are used); ``check_depth`` False where shapes are
-    compared anyway (continual pre-training)."""
+    weights record, whose ``conventions`` are used); ``depth``: the checkpoint's ResNet depth
+    (``decon_d2.weights.resnet_depth`` reads it off the names), None where shapes are compared
+    anyway (continual pre-training)."""
     conv = getattr(conventions, "conventions", conventions)
     if not isinstance(conv, Conventions):
         raise TypeError(f"expected Conventions or a weights record, got {type(conv).__name__}")
@@ -80,9 +88,8 @@ def check_conventions(cfg, conventions, include_decoder: bool, check_depth=True
         errors.append(f"config MODEL.RESNETS.STRIDE_IN_1X1 is {cfg.MODEL.RESNETS.STRIDE_IN_1X1} "
                       f"but the pre-trained ResNet strides in the {'1x1' if stride else '3x3'} "
                       f"conv: set MODEL.RESNETS.STRIDE_IN_1X1: {stride}")
-    if check_depth and cfg.MODEL.RESNETS.DEPTH != 50:
-        errors.append(f"config MODEL.RESNETS.DEPTH is {cfg.MODEL.RESNETS.DEPTH}; the checkpoint "
-                      "is a ResNet-50: set MODEL.RESNETS.DEPTH: 50")
+    if depth is not None and cfg.MODEL.RESNETS.DEPTH != depth:
+        errors.append(depth_error(cfg, depth))
     if include_decoder and not cfg.MODEL.FPN.NORM:
         errors.append("config MODEL.FPN.NORM is empty (convs with bias) but the pre-trained FPN "
                       "has norm layers: set MODEL.FPN.NORM: \"SyncBN\"")

@@ -40,6 +40,7 @@ class Variant(NamedTuple):
     demo: str  # the CPU demo twin (configs/demo/)
     instant_test: str  # the tiny ResNet-18 twin the tests and smoke runs use
     study: Optional[str] = None  # the CPU learning study's config, where it has one
+    study_small: Optional[str] = None  # its ResNet-18 recipe (docs/learning.md)
 
     @property
     def decoder(self) -> str:
@@ -48,8 +49,10 @@ class Variant(NamedTuple):
 
 
 def _row(name, paper, head, decoder_type, levels, pretrain, study=None):
+    small = f"study/small/{name}_study_r18.yaml" if study else None
     return Variant(name, paper, _HEADS[head], decoder_type, tuple(levels), pretrain,
-                   f"demo/{name}_demo.yaml", f"quick_schedules/{name}_instant_test.yaml", study)
+                   f"demo/{name}_demo.yaml", f"quick_schedules/{name}_instant_test.yaml", study,
+                   small)
 
 
 _P2_P5 = ("p2", "p3", "p4", "p5")

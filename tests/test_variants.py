@@ -11,7 +11,8 @@ from decon_d2.variants import ALIASES, VARIANTS, get_variant, variant_name
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_each_row_names_configs_that_exist_and_its_keys_give_back_its_name(name):
     row = VARIANTS[name]
-    for rel in filter(None, (row.pretrain, row.demo, row.instant_test, row.study)):
+    for rel in filter(None, (row.pretrain, row.demo, row.instant_test, row.study,
+                                  row.study_small)):
         assert (REPO_ROOT / "configs" / rel).is_file(), rel
     assert variant_name(row.head, row.decoder_type, row.decoder_levels) == name
 

@@ -16,8 +16,8 @@ from .c4_target import TARGETS, finetune_cfg_for
 from .core import convert_to_d2
 from ..utils.atomic import atomic_write
 from .formats import ConversionError
-from ..conventions import check_conventions
-from ..weights import WeightsReadError, read_torch, write_pkl_tmp
+from ..conventions import check_conventions, depth_error
+from ..weights import WeightsReadError, fpn_channels, read_torch, resnet_depth, write_pkl_tmp
 from .verify import find_pretrain_config, verify
 
 __all__ = ["main", "build_parser", "report_path"]
@@ -119,10 +119,16 @@ def _run(args) -> int:
     except WeightsReadError as e:
         raise ConversionError(str(e)) from e
     layout, record = source.layout, source.pretrain_record
+    # ResNet-50 when the names tell no depth (a partial file): the conversion's checks name
+    # what is missing or foreign
+    depth = resnet_depth(source.state_dict, default=50)
     if args.config:
         cfg = _load_finetune_cfg(args.config)
-    else:
-        cfg = finetune_cfg_for(args.target, record.conventions)
+        if cfg.MODEL.RESNETS.DEPTH != depth:  # before any shape noise
+            raise ConversionError(f"--config {args.config}: {depth_error(cfg, depth)}")
+    else:  # the built-in target at the checkpoint's depth
+        cfg = finetune_cfg_for(args.target, record.conventions, depth,
+                               fpn_channels(source.state_dict))
     d2_state, report = convert_to_d2(
         source.state_dict,
         branch=args.branch,
@@ -135,7 +141,7 @@ def _run(args) -> int:
     report.record.source_file = os.path.basename(inp)
     report.record.source_sha256 = source.sha256
 
-    errors, warnings = check_conventions(cfg, report.record, report.decoder == "fpn")
+    errors, warnings = check_conventions(cfg, report.record, report.decoder == "fpn", depth)
     report.warnings.extend(warnings)
     if errors:
         report.errors.extend(errors)

@@ -18,7 +18,9 @@ from typing import Dict
 import torch
 
 from ..modeling import res5_extra_norm  # noqa: F401  (registers Res5ROIHeadsExtraNorm)
+from ..weights import set_resnet_depth
 from . import rules
+from .formats import ConversionError
 
 __all__ = ["c4_finetune_cfg", "res5_from_roi_head", "FPN_DROP_REASON", "TARGETS",
            "finetune_cfg_for"]
@@ -43,12 +45,21 @@ def c4_finetune_cfg(pixel_mean=None, pixel_std=None, input_format="RGB", stride_
 TARGETS = {"fpn": rules.default_finetune_cfg, "c4": c4_finetune_cfg}
 
 
-def finetune_cfg_for(target: str, conventions):
-    """The built-in fine-tune config of ``target`` ("fpn" or "c4") with ``conventions``."""
+def finetune_cfg_for(target: str, conventions, depth: int = 50, fpn_width=None):
+    """The built-in fine-tune config of ``target`` ("fpn" or "c4") with ``conventions``, for a
+    ResNet of ``depth`` and an FPN of ``fpn_width`` channels (the checkpoint's, read off its
+    tensors by ``decon_d2.weights.geometry``; None: Detectron2's 256)."""
     if target not in TARGETS:
         raise ValueError(f"--target must be one of {sorted(TARGETS)}, got {target!r}")
-    return TARGETS[target](conventions.pixel_mean, conventions.pixel_std,
-                           conventions.input_format, conventions.stride_in_1x1)
+    if target == "c4" and depth < 50:
+        raise ConversionError(f"--target c4 needs a bottleneck ResNet (50/101/152): Detectron2's "
+                              f"Res5ROIHeads has no basic-block res5, and the checkpoint is a "
+                              f"ResNet-{depth}; use --target fpn or --config <your config>")
+    cfg = TARGETS[target](conventions.pixel_mean, conventions.pixel_std,
+                          conventions.input_format, conventions.stride_in_1x1)
+    if fpn_width and target == "fpn":
+        cfg.MODEL.FPN.OUT_CHANNELS = int(fpn_width)
+    return set_resnet_depth(cfg, depth)
 
 
 @torch.no_grad()

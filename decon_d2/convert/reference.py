@@ -5,7 +5,8 @@ The pre-training side ("reference") is, from most to least faithful:
 loaded strictly, and its ``<branch>.backbone`` run; ``decon-backbone``: our checkpoints without
 a config, the ``DeConEncoder``/``DeConFPN``/``DeConFCN`` built from the output's record
 (``decon_d2.weights.ConvertedRecord``: conventions, norms, FCN geometry);
-``torchvision``: for torchvision and authors' inputs, a torchvision ResNet-50 plus a functional
+``torchvision``: for torchvision and authors' inputs, a torchvision ResNet (of the depth the
+names tell: ``decon_d2.weights.resnet_depth``) plus a functional
 FPN or FCN decoder written here, an implementation independent of Detectron2's.
 """
 import logging
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from . import rules
-from ..weights import ConvertedRecord
+from ..weights import ConvertedRecord, fpn_channels, resnet_depth, set_resnet_depth
 from .formats import detect_layout
 
 __all__ = ["Reference", "build_reference"]
@@ -56,7 +57,8 @@ def _torchvision_reference(d2_state: Mapping[str, np.ndarray], record: Converted
     names)."""
     import torchvision
 
-    resnet = torchvision.models.resnet50(weights=None).eval()
+    depth = resnet_depth(d2_state, default=50)
+    resnet = getattr(torchvision.models, f"resnet{depth}")(weights=None).eval()
     prefix = rules.encoder_prefix(d2_state)
     body = {rules.d2_to_torchvision(k[len(prefix):]): torch.as_tensor(v)
             for k, v in d2_state.items() if rules.is_encoder_key(k)}
@@ -95,14 +97,15 @@ def _torchvision_reference(d2_state: Mapping[str, np.ndarray], record: Converted
     return run
 
 
-def _decon_cfg_from_record(record: ConvertedRecord):
+def _decon_cfg_from_record(record: ConvertedRecord, state):
     from detectron2.config import get_cfg
 
     from ..config import add_decon_config
 
     cfg = add_decon_config(get_cfg())
     cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.RESNETS.DEPTH = 50
+    set_resnet_depth(cfg, resnet_depth(state, default=50))
+    cfg.MODEL.FPN.OUT_CHANNELS = fpn_channels(state) or cfg.MODEL.FPN.OUT_CHANNELS
     cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
     cfg.MODEL.RESNETS.STRIDE_IN_1X1 = bool(record.stride_in_1x1)
     cfg.MODEL.RESNETS.NORM = record.norm or "SyncBN"
@@ -133,13 +136,14 @@ def build_reference(layout: str, branch: str, source_state: Mapping[str, torch.T
     if layout != "ours":
         fcn = _authors_fcn(source_state, branch) if any(
             k.startswith("sem_seg_head.convs.") for k in d2_state) else {}
-        return ("torchvision ResNet-50 + functional decoder",
+        return (f"torchvision ResNet-{resnet_depth(d2_state, 50)} + functional decoder",
                 _torchvision_reference(d2_state, record, fcn_dilation, fcn))
     try:
         from ..modeling import build_decon_backbone  # noqa: F401  (registers DeCon)
     except ImportError as e:
         logger.warning("decon_d2.modeling not importable (%s): torchvision reference", e)
-        return ("torchvision ResNet-50 + functional decoder (decon_d2.modeling unavailable)",
+        return (f"torchvision ResNet-{resnet_depth(d2_state, 50)} + functional decoder "
+                "(decon_d2.modeling unavailable)",
                 _torchvision_reference(d2_state, record, fcn_dilation, {}))
     if pretrain_cfg is not None:
         from detectron2.modeling import build_model
@@ -158,7 +162,7 @@ def build_reference(layout: str, branch: str, source_state: Mapping[str, torch.T
         levels = [f"p{s}" for s in rules.FPN_LEVELS if f"fpn_output{s}.weight" in state]
         kind = "FCN" if any(k.startswith("fcn.") for k in state) else "FPN"
         levels = ["fcn"] if kind == "FCN" else levels
-        net = build_decon_backbone(_decon_cfg_from_record(record), out_levels=levels,
+        net = build_decon_backbone(_decon_cfg_from_record(record, state), out_levels=levels,
                                    decoder_type=kind)
         net.load_state_dict(state, strict=True)
         net.eval()

@@ -153,7 +153,7 @@ def load_initial_weights(model, cfg) -> InitReport:
                                " STRIDE_IN_1X1 True)")
     elif weights.conventions:
         has_fpn = any(".fpn_" in k for k in new_state)
-        errors, _ = check_conventions(cfg, weights.conventions, has_fpn, check_depth=False)
+        errors, _ = check_conventions(cfg, weights.conventions, has_fpn, depth=None)
         report.errors += errors
     if report.errors:
         raise InitialWeightsError(report.format_table(), report)

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..conventions import SYNC_NORMS, check_conventions
 from ..convert.rules import DECODER_PREFIXES, target_shapes
-from ..weights import ConvertedRecord, read_pkl
+from ..weights import ConvertedRecord, ResNetDepthError, read_pkl, resnet_depth
 
 #: ``MODEL.WEIGHTS`` placeholder of the shipped fine-tune configs (the moco/_moco.yaml pattern)
 WEIGHTS_SENTINEL = "See Instructions"
@@ -34,6 +34,14 @@ def _read_converted(path: str) -> Tuple[Optional[ConvertedRecord], Dict[str, tup
     if not isinstance(weights.record, ConvertedRecord):
         return None, {}
     return weights.record, {k: tuple(v.shape) for k, v in weights.state_dict.items()}
+
+
+def _depth(shapes: Dict[str, tuple]) -> Optional[int]:
+    """The converted ResNet's depth, None when the names tell none (then the shapes decide)."""
+    try:
+        return resnet_depth(shapes)
+    except ResNetDepthError:
+        return None
 
 
 def _fit_errors(cfg, shapes: Dict[str, tuple]) -> List[str]:
@@ -84,7 +92,7 @@ def check_finetune_setup(cfg) -> List[str]:
     if record is not None:
         # the FPN-norm rule only where this config builds an FPN (the .pkl fit is checked below)
         include_decoder = record.exports_fpn and "fpn" in cfg.MODEL.BACKBONE.NAME
-        errs, warns = check_conventions(cfg, record, include_decoder)
+        errs, warns = check_conventions(cfg, record, include_decoder, _depth(shapes))
         errors += errs + _fit_errors(cfg, shapes)
         warnings += warns  # FREEZE_AT > 0 with SyncBN is raised below; with BN it stays a warning
     norms = (cfg.MODEL.RESNETS.NORM, cfg.MODEL.FPN.NORM)

@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", action="append", required=True, metavar="W",
                    help="repeatable: a pre-training checkpoint, a converted .pkl, any file "
                         "decon-convert reads, or random[:SEED] (Detectron2's init)")
+    p.add_argument("--random-depth", type=int, default=50, choices=(18, 34, 50, 101, 152),
+                   help="ResNet depth of the random[:SEED] rows (default 50)")
+    p.add_argument("--random-fpn-channels", type=int, default=256,
+                   help="FPN width of the random[:SEED] rows (default 256)")
     p.add_argument("--branch", choices=("teacher", "student"), default=None,
                    help="network of two-branch checkpoints to probe (default: the one the "
                         "converter exports: the teacher, the student for DenseCL heads)")
@@ -69,7 +73,9 @@ def main(argv=None) -> int:
     branch = args.branch
     t0 = time.perf_counter()
     try:
-        backbones = [load_probe_backbone(w, branch=branch, unsafe_load=args.unsafe_load)
+        backbones = [load_probe_backbone(w, branch=branch, unsafe_load=args.unsafe_load,
+                                         random_geometry=(args.random_depth,
+                                                          args.random_fpn_channels))
                      for w in args.weights]  # all checked before any long work
         if args.config_file:
             register_declared_datasets(build_cfg(args.config_file))

@@ -3,7 +3,8 @@
 ``--weights`` values:
 
 - ``random`` or ``random:SEED``: Detectron2's initialisation of ResNet-50 + FPN (its MSRA/Xavier
-  fills, norms at weight 1, bias 0), drawn with a fixed seed (default 0);
+  fills, norms at weight 1, bias 0), drawn with a fixed seed (default 0); another depth and FPN
+  width with ``random_geometry`` (CLI: ``--random-depth``, ``--random-fpn-channels``);
 - a ``.pkl`` in Detectron2 names (``decon-convert`` output), or a checkpoint whose model keys are
   Detectron2 names (``backbone.bottom_up.*``, e.g. a fine-tuned Mask R-CNN);
 - anything ``decon-convert`` reads: a decon-d2 pre-training checkpoint (the branch the converter
@@ -14,7 +15,8 @@
 Any encoder key the file does not provide is an error: a silently random backbone would fake the
 probe. FPN levels are available only when the file holds every lateral from that level up and
 the level's output conv; the others are reported as unavailable, never computed from random
-weights. The depth (ResNet-18/34/50/101/152) is read off the file's block names.
+weights. The depth (ResNet-18/34/50/101/152) and the FPN width are read off the file's tensors
+(``decon_d2/weights/geometry.py``).
 """
 import re
 from dataclasses import dataclass, field
@@ -27,15 +29,13 @@ from detectron2.modeling.backbone.fpn import build_resnet_fpn_backbone
 from ..conventions import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Conventions
 from ..convert import ConversionError, convert_to_d2
 from ..convert import rules
-from ..weights import ConvertedRecord, WeightsReadError, read_weights
+from ..weights import (ConvertedRecord, ResNetDepthError, WeightsReadError, read_weights,
+                       fpn_channels, resnet_depth, set_resnet_depth)
 
 __all__ = ["ProbeBackbone", "ProbeWeightsError", "load_probe_backbone", "LEVELS"]
 
 #: every level the probe can read
 LEVELS = ("res2", "res3", "res4", "res5", "p2", "p3", "p4", "p5")
-_DEPTHS = {(True, (3, 4, 6, 3)): 50, (True, (3, 4, 23, 3)): 101, (True, (3, 8, 36, 3)): 152,
-           (False, (2, 2, 2, 2)): 18, (False, (3, 4, 6, 3)): 34}
-_BLOCK = re.compile(r"(?:res(\d)|layer(\d))\.(\d+)\.conv(\d)\.")
 
 
 class ProbeWeightsError(RuntimeError):
@@ -85,26 +85,18 @@ class ProbeBackbone:
 
 
 def _infer_depth(keys: Iterable[str]) -> int:
-    blocks, bottleneck = {}, False
-    for k in keys:
-        m = _BLOCK.search(k)
-        if m:
-            stage = int(m.group(1)) if m.group(1) else int(m.group(2)) + 1
-            blocks[stage] = max(blocks.get(stage, 0), int(m.group(3)) + 1)
-            bottleneck |= m.group(4) == "3"
-    counts = tuple(blocks.get(s, 0) for s in (2, 3, 4, 5))
-    if (bottleneck, counts) not in _DEPTHS:
-        raise ProbeWeightsError(f"cannot tell the ResNet depth from the weights' block names "
-                                f"(blocks per stage {counts}, bottleneck {bottleneck})")
-    return _DEPTHS[(bottleneck, counts)]
+    try:
+        return resnet_depth(keys)
+    except ResNetDepthError as e:
+        raise ProbeWeightsError(str(e)) from e
 
 
-def _backbone_cfg(depth: int, conv: Optional[Conventions] = None):
+def _backbone_cfg(depth: int, conv: Optional[Conventions] = None, fpn_width=None):
     conv = conv or Conventions()
     cfg = rules.default_finetune_cfg(conv.pixel_mean, conv.pixel_std, conv.input_format,
                                      conv.stride_in_1x1)
-    cfg.MODEL.RESNETS.DEPTH = depth
-    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64 if depth in (18, 34) else 256
+    set_resnet_depth(cfg, depth)
+    cfg.MODEL.FPN.OUT_CHANNELS = int(fpn_width or cfg.MODEL.FPN.OUT_CHANNELS)
     cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
     return cfg
 
@@ -138,7 +130,8 @@ def _d2_state(path: str, branch: Optional[str], unsafe_load: bool):
         try:
             state, report = convert_to_d2(state, branch=branch, meta=weights.pretrain_record,
                                           epoch=weights.epoch,
-                                          target=rules.target_shapes(_backbone_cfg(depth)))
+                                          target=rules.target_shapes(
+                                              _backbone_cfg(depth, fpn_width=fpn_channels(state))))
         except ConversionError as e:
             raise ProbeWeightsError(f"{path}: {e}") from e
         record = report.record
@@ -162,21 +155,22 @@ def _available(loaded: set, module) -> Tuple[List[str], Dict[str, str]]:
     return levels, unavailable
 
 
-def load_probe_backbone(spec: str, *, branch: Optional[str] = None, unsafe_load: bool = False
-                        ) -> ProbeBackbone:
+def load_probe_backbone(spec: str, *, branch: Optional[str] = None, unsafe_load: bool = False,
+                        random_geometry: Tuple[int, int] = (50, 256)) -> ProbeBackbone:
     """The backbone named by ``spec`` (see the module docstring), frozen, in eval mode;
-    ``branch`` None: the one the converter exports (teacher; DenseCL checkpoints: student)."""
+    ``branch`` None: the one the converter exports (teacher; DenseCL checkpoints: student);
+    ``random_geometry``: (ResNet depth, FPN width) of ``random`` rows."""
     if spec == "random" or spec.startswith("random:"):
         seed = int(spec.split(":", 1)[1]) if ":" in spec else 0
         torch.manual_seed(seed)
-        module = _build(_backbone_cfg(50))
+        module = _build(_backbone_cfg(random_geometry[0], fpn_width=random_geometry[1]))
         return ProbeBackbone(f"random init (seed {seed})", module.requires_grad_(False),
                              list(LEVELS), list(IMAGENET_PIXEL_MEAN), list(IMAGENET_PIXEL_STD))
     state, record, depth = _d2_state(spec, branch, unsafe_load)
     conv = record.conventions
-    module = _build(_backbone_cfg(depth, conv))
-    own = module.state_dict()
     backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    module = _build(_backbone_cfg(depth, conv, fpn_channels(backbone)))
+    own = module.state_dict()
     unexpected = sorted(k for k in backbone if k not in own)
     bad = sorted(k for k in backbone if k in own and own[k].shape != backbone[k].shape)
     missing = sorted(k for k in own if k.startswith("bottom_up.") and k not in backbone
