@@ -23,7 +23,7 @@ C4_DEMO = "configs/finetune/demo/faster_rcnn_R_50_C4_voc_demo.yaml"
 FPN_DEMO = "configs/finetune/demo/faster_rcnn_R_50_FPN_voc_demo.yaml"
 SMALL = ["INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MAX_SIZE_TRAIN", "192",
          "INPUT.MIN_SIZE_TEST", "128", "INPUT.MAX_SIZE_TEST", "192", "DATALOADER.NUM_WORKERS", "0",
-         "MODEL.RPN.POST_NMS_TOPK_TEST", "100", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "64"]
+         "MODEL.RPN.POST_NMS_TOPK_TEST", "20", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "32"]
 TWO_ITERATIONS = ["SOLVER.MAX_ITER", "2", "SOLVER.STEPS", "()", "SOLVER.WARMUP_ITERS", "1"]
 
 
