@@ -4,12 +4,16 @@
     python train_net.py --config-file configs/demo/decon_ml_demo.yaml            # CPU demo
     python train_net.py --config-file configs/decon_pretrain.yaml --num-gpus 8   # paper recipe
     python train_net.py --config-file ... --resume            # continue the run in OUTPUT_DIR
+    python train_net.py --config-file ... --overwrite         # replace the run in OUTPUT_DIR
     torchrun --nproc_per_node 8 train_net.py --config-file ...  # or under srun: docs/cluster.md
 
 The config's MODEL.META_ARCHITECTURE chooses the trainer: a pre-training architecture ("DeCon")
 runs ``PretrainTrainer``, a semantic segmentor ``SemSegTrainer``, anything else (a detector to
 fine-tune) ``FinetuneTrainer`` (docs/engine.md, docs/finetune.md). Trailing ``KEY VALUE`` pairs override the config; keep
 ``--dist-url`` and other flags before them.
+
+A restarted job resumes by itself and a fresh start never overwrites a run (engine/resume.py);
+stop signals are caught from the first line on (engine/preemption.py, docs/cluster.md).
 """
 import logging
 
@@ -20,12 +24,15 @@ from decon_d2.data import DatasetNotFoundError, DeclaredDatasetError
 from decon_d2.config import build_cfg
 from decon_d2.engine import InitialWeightsError, PretrainTrainer, setup
 from decon_d2.engine.launch import collective_timeout, launch_any
+from decon_d2.engine.preemption import install_stop_handlers
+from decon_d2.engine.resume import OutputDirError, check_output_dir, decide_resume
 from decon_d2.finetune import FinetuneConfigError, FinetuneTrainer, SemSegTrainer
 from decon_d2.modeling import PRETRAINING_ARCHITECTURES, SEMSEG_ARCHITECTURES
 
 #: errors in what the user gave (config, data, weights): one message, no traceback
 USER_ERRORS = (
     FinetuneConfigError, InitialWeightsError, DeclaredDatasetError, DatasetNotFoundError,
+    OutputDirError,
 )
 
 
@@ -47,6 +54,7 @@ def main(args):
 
 def run(args):
     cfg = setup(args)
+    args.resume = decide_resume(args.resume)  # a restarted job continues by itself
     Trainer = trainer_class(cfg)
     Trainer.preflight(cfg, resume=args.resume)  # fails before any work on a bad config
     if args.eval_only:
@@ -59,13 +67,22 @@ def run(args):
             return {}
         return Trainer.test(cfg, model)
 
+    check_output_dir(cfg.OUTPUT_DIR, args.resume, getattr(args, "overwrite", False))
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()
 
 
+def parser():
+    p = default_argument_parser()
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in an OUTPUT_DIR that holds one, deleting its checkpoints")
+    return p
+
+
 def cli(argv=None):
-    args = default_argument_parser().parse_args(argv)
+    install_stop_handlers()  # a scheduler's signal during start-up is remembered, not fatal
+    args = parser().parse_args(argv)
     if any(str(o).startswith("--") for o in args.opts):
         raise SystemExit(
             f"flags found among the config overrides {args.opts}: put --flags "

@@ -34,3 +34,11 @@ def _decon_logs_reach_caplog():
     logger.propagate = True
     yield
     logger.propagate = propagate
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory):
+    """The uninterrupted 2-process run (tests/helpers/cluster.py) that the launcher, preemption
+    and SLURM tests must reproduce bitwise: its OUTPUT_DIR."""
+    from tests.helpers.cluster import run_reference
+    return run_reference(tmp_path_factory.mktemp("reference"))

@@ -42,13 +42,18 @@ def add_solver_keys(cfg):
     # the same random numbers (dropout, augmentations, any NUM_WORKERS) as an uninterrupted one.
     # Needs SEED >= 0; ignored otherwise.
     _C.DECON.SEED_EACH_ITER = True
-    # Periodic checkpoints kept on disk (older model_XXXXXXX.pth are deleted; model_final.pth and
-    # the newest are always kept); 0 = keep all (Detectron2's behaviour).
-    _C.DECON.CHECKPOINT_MAX_KEEP = 0
+    # model_XXXXXXX.pth files kept in OUTPUT_DIR, periodic and stop checkpoints alike, counted
+    # over every file there (earlier slots of a requeued job too): after each save the oldest
+    # beyond this many are deleted, never the one last_checkpoint names nor model_final.pth.
+    # 0 = keep all (Detectron2's behaviour). A recipe checkpoint is ~2.2 GB (docs/cluster.md).
+    _C.DECON.CHECKPOINT_MAX_KEEP = 3
     # Timeout of the process group's collectives, in whole seconds (torch.distributed's timeout): a
     # rank that died or hangs makes the others fail with one message after at most this long
-    # instead of waiting forever (docs/cluster.md). $DECON_DIST_TIMEOUT_S overrides it.
-    _C.DECON.DIST_TIMEOUT_S = 1800
+    # instead of waiting forever. 600 s: 8 GPUs idle 10 minutes per hang instead of Detectron2's
+    # 30, while the longest legitimate wait (rank 0 writing a ~2.2 GB checkpoint while the others
+    # wait in the next step's all-reduce) stays far below it (docs/cluster.md).
+    # $DECON_DIST_TIMEOUT_S overrides it.
+    _C.DECON.DIST_TIMEOUT_S = 600
     # AMP compute dtype when SOLVER.AMP.ENABLED: "float16" (with a GradScaler) or "bfloat16" (none).
     _C.AMP.PRECISION = "float16"
     return cfg

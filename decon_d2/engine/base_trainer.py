@@ -8,8 +8,10 @@ with three changes:
 
 - the step is ``DeConStepTrainer``: autocast in fp16 (with a GradScaler) or bf16 on any device,
   and a NaN guard agreed by every rank that names the last good checkpoint;
-- DDP gets no ``device_ids`` for CPU modules;
-- the checkpointer is ``DeConCheckpointer`` (atomic writes), holding ``checkpointables(model)``.
+- DDP gets no ``device_ids`` for CPU modules, and this process's current CUDA device (not its
+  local rank: a task may see only its own GPU) for CUDA ones (``ddp_device_kwargs``);
+- the checkpointer is ``DeConCheckpointer`` (atomic writes, retention over the whole folder),
+  holding ``checkpointables(model)``; rank 0 first sweeps what interrupted writes left.
 
 Everything else (hooks, evaluation, resume) is Detectron2's.
 """
@@ -17,15 +19,26 @@ Everything else (hooks, evaluation, resume) is Detectron2's.
 import logging
 import weakref
 
-from detectron2.engine import DefaultTrainer, create_ddp_model, hooks
+import torch
+from detectron2.engine import DefaultTrainer, create_ddp_model
 from detectron2.engine.train_loop import TrainerBase
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from .checkpoint import DeConCheckpointer
+from .checkpoint_files import sweep_temp_files
 from .step import DeConStepTrainer, amp_dtype
 
 logger = logging.getLogger(__name__)
+
+
+def ddp_device_kwargs(device_type: str) -> dict:
+    """DDP's ``device_ids``: none for CPU modules (DDP refuses them), the current CUDA device
+    (set by the launcher, ``launch.cuda_device``) for CUDA ones. Detectron2 passes the local
+    rank, which is wrong where each task sees one GPU."""
+    if device_type == "cuda":
+        return {"device_ids": [torch.cuda.current_device()]}
+    return {"device_ids": None}
 
 
 class DeConTrainerBase(DefaultTrainer):
@@ -39,9 +52,7 @@ class DeConTrainerBase(DefaultTrainer):
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
         device_type = next(model.parameters()).device.type
-        # Detectron2 passes device_ids=[local rank], which DDP refuses for CPU modules (gloo).
-        cpu = {"device_ids": None} if device_type == "cpu" else {}
-        model = create_ddp_model(model, broadcast_buffers=False, **cpu)
+        model = create_ddp_model(model, broadcast_buffers=False, **ddp_device_kwargs(device_type))
         self._trainer = DeConStepTrainer(
             model,
             data_loader,
@@ -54,6 +65,9 @@ class DeConTrainerBase(DefaultTrainer):
         self.checkpointer = DeConCheckpointer(
             model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self), **self.checkpointables(cfg, model)
         )
+        self.checkpointer.max_keep = cfg.SOLVER.DECON.CHECKPOINT_MAX_KEEP
+        if comm.is_main_process():
+            sweep_temp_files(cfg.OUTPUT_DIR)
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
@@ -81,10 +95,3 @@ class DeConTrainerBase(DefaultTrainer):
             )
         super().resume_or_load(resume=resume)
 
-    def build_hooks(self):
-        ret = super().build_hooks()
-        keep = self.cfg.SOLVER.DECON.CHECKPOINT_MAX_KEEP
-        for h in ret:
-            if isinstance(h, hooks.PeriodicCheckpointer) and keep > 0:
-                h.max_to_keep = keep  # fvcore's retention: deletes the oldest periodic files
-        return ret

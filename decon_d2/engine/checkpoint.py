@@ -1,18 +1,31 @@
-"""Checkpoint pieces: the ``decon_meta`` record and a checkpointer that writes atomically.
+"""Checkpoint pieces: the ``decon_meta`` record and a checkpointer for runs that get killed.
 
 fvcore's ``Checkpointer.save`` writes ``model_XXXXXXX.pth`` in place and then rewrites
 ``last_checkpoint``; ``last_checkpoint`` is only updated after the file is complete, but a run
 killed mid-write leaves a truncated ``.pth`` (and ``model_final.pth`` is overwritten in place).
-``DeConCheckpointer`` writes both files through ``utils.atomic.atomic_write``.
+``DeConCheckpointer`` writes both files through ``utils.atomic.atomic_write`` (fsync, then
+rename), bounds the folder to ``max_keep`` iteration checkpoints after every save
+(``checkpoint_files.prune``), and on resume falls back to the previous checkpoint when the newest
+cannot be read.
 """
 
+import logging
 import os
+import pickle
+import zipfile
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from decon_d2.utils.atomic import atomic_write
 from decon_d2.weights import PretrainRecord, run_record
+
+from .checkpoint_files import prune, resume_candidates
+
+logger = logging.getLogger(__name__)
+
+#: what reading a truncated or corrupt checkpoint raises
+UNREADABLE = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError)
 
 
 class DeConMeta:
@@ -55,6 +68,8 @@ class DeConCheckpointer(DetectionCheckpointer):
 
     #: state-dict key prefixes not loaded from a file (logged)
     skip_prefixes = ()
+    #: iteration checkpoints kept in save_dir after each save (0: all; checkpoint_files.prune)
+    max_keep = 0
 
     def _load_model(self, checkpoint):
         if self.skip_prefixes:
@@ -80,6 +95,30 @@ class DeConCheckpointer(DetectionCheckpointer):
         with atomic_write(save_file, "wb") as f:
             torch.save(data, f)
         self.tag_last_checkpoint(basename)
+        prune(self.save_dir, self.max_keep)
+
+    def resume_or_load(self, path, *, resume=True):
+        """fvcore's, but a newest checkpoint that cannot be read (truncated, corrupt) is skipped
+        with a warning for the next newest; every rank sees the same files, so every rank makes
+        the same choice (``DetectionCheckpointer.load`` runs a collective)."""
+        if not (resume and self.has_checkpoint()):
+            return super().resume_or_load(path, resume=resume)
+        candidates = resume_candidates(self.save_dir)
+        for i, candidate in enumerate(candidates):
+            try:
+                if not os.path.isfile(candidate):
+                    raise FileNotFoundError("the file is missing")
+                return self.load(candidate)
+            except (FileNotFoundError, *UNREADABLE) as e:
+                self._parsed_url_during_load = None  # DetectionCheckpointer.load left it set
+                nxt = candidates[i + 1] if i + 1 < len(candidates) else None
+                logger.warning(f"Cannot read checkpoint {candidate} ({type(e).__name__}: "
+                               f"{str(e)[:200]}); "
+                               + (f"resuming from the previous one, {nxt}." if nxt else
+                                  "no other checkpoint is left in the folder."))
+        raise RuntimeError(f"no readable checkpoint in {self.save_dir} (tried "
+                           f"{', '.join(os.path.basename(c) for c in candidates)}): start a new "
+                           f"run in a new OUTPUT_DIR")
 
     def tag_last_checkpoint(self, last_filename_basename):
         with atomic_write(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:

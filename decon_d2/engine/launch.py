@@ -9,6 +9,12 @@ their environment and does what Detectron2's worker does, without spawning.
 Exit statuses (docs/cluster.md): ``REQUEUE_EXIT_CODE`` (75, ``EX_TEMPFAIL`` of sysexits.h:
 "temporary failure, retry") when a signal stopped the run at a checkpoint (``preemption.py``);
 1 with one message naming the timeout when a collective failed (a rank died or hung).
+
+Every rank installs the stop-signal handlers before anything else, leaves the process group
+(``destroy_process_group``) before it exits, and on GPUs takes its device before NCCL starts:
+``cuda_device`` handles a task that sees all of the node's GPUs and one that sees only its own
+(``--gpus-per-task=1``, site GPU binding). NCCL's async error handling is switched on, so a
+timed-out collective ends the process instead of hanging it.
 """
 
 import logging
@@ -25,12 +31,14 @@ import torch.multiprocessing as mp
 from detectron2.engine import launch
 from detectron2.utils import comm
 
-from .preemption import REQUEUE_EXIT_CODE, STOP_SIGNALS
+from .preemption import REQUEUE_EXIT_CODE, STOP_SIGNALS, install_stop_handlers
 
 logger = logging.getLogger(__name__)
 
 #: overrides SOLVER.DECON.DIST_TIMEOUT_S (seconds) when set
 TIMEOUT_ENV = "DECON_DIST_TIMEOUT_S"
+#: NCCL: a collective past its timeout aborts the communicator and raises (torch >= 2.2 name)
+NCCL_ENV = {"TORCH_NCCL_ASYNC_ERROR_HANDLING": "1"}
 
 
 @dataclass(frozen=True)
@@ -94,13 +102,54 @@ def collective_timeout(seconds: float) -> timedelta:
     return timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, seconds)))
 
 
+def set_nccl_env(environ=None) -> None:
+    """NCCL's error handling, unless the user set it (inherited by spawned ranks)."""
+    environ = os.environ if environ is None else environ
+    for key, value in NCCL_ENV.items():
+        environ.setdefault(key, value)
+
+
+def cuda_device(local_rank: int, local_world_size: int, visible: int) -> int:
+    """The CUDA device index of this rank among the ``visible`` ones: its local rank when the
+    task sees the node's GPUs, 0 when it sees only its own."""
+    if visible == 1:
+        return 0
+    if local_rank < visible:
+        return local_rank
+    raise RuntimeError(
+        f"local rank {local_rank} of {local_world_size} but this process sees {visible} GPU(s) "
+        f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}): give each "
+        f"task one GPU (srun --gpus-per-task=1) or all of the node's (--gpus-per-node)")
+
+
+def torchrun_store(env: ClusterEnv, timeout: timedelta):
+    """The rendezvous store of a torchrun rank, its keys prefixed with the restart count.
+
+    torchrun's agent keeps serving one store at ``MASTER_ADDR:MASTER_PORT`` across
+    ``--max-restarts`` restarts, and torch adds no prefix there: a restarted rank read the dead
+    ranks' gloo addresses and failed to connect ("Connection refused"). Fresh keys per attempt
+    make a restart rendezvous like a first start."""
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(env.master_addr, env.master_port, env.world_size,
+                          is_master=env.rank == 0 and not agent, timeout=timeout)
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return dist.PrefixStore(f"decon_d2/attempt_{attempt}", store)
+
+
 def init_from_env(env: ClusterEnv, timeout: timedelta) -> None:
-    """What Detectron2's spawned worker does, for a process the launcher started."""
+    """What Detectron2's spawned worker does, for a process the launcher started; on GPUs the
+    device is set before NCCL starts."""
     gpu = torch.cuda.is_available()
     if gpu:
-        torch.cuda.set_device(env.local_rank)
-    dist.init_process_group("nccl" if gpu else "gloo", init_method=env.dist_url,
-                            world_size=env.world_size, rank=env.rank, timeout=timeout)
+        torch.cuda.set_device(
+            cuda_device(env.local_rank, env.local_world_size, torch.cuda.device_count()))
+    backend = "nccl" if gpu else "gloo"
+    if env.source == "torchrun":
+        dist.init_process_group(backend, store=torchrun_store(env, timeout),
+                                world_size=env.world_size, rank=env.rank, timeout=timeout)
+    else:
+        dist.init_process_group(backend, init_method=env.dist_url, world_size=env.world_size,
+                                rank=env.rank, timeout=timeout)
     comm.create_local_process_group(env.local_world_size)
     comm.synchronize()
 
@@ -115,10 +164,22 @@ def is_collective_failure(error: BaseException) -> bool:
                             "Connection reset by peer", "timed out"))
 
 
+def _leave_group() -> None:
+    """Leave the process group before the exit (its destructors otherwise run at interpreter
+    shutdown, in no defined order, and NCCL warns or hangs there)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _call(main_func, args, timeout: timedelta):
-    """``main_func(*args)`` in an initialised group; a collective failure becomes one message."""
+    """``main_func(*args)`` in an initialised group; a collective failure becomes one message,
+    any other end (result, stop, error) leaves the group first."""
+    install_stop_handlers()  # a spawned rank: before anything else it does
     try:
-        return main_func(*args)
+        result = main_func(*args)
+    except SystemExit:
+        _leave_group()
+        raise
     except Exception as e:
         if comm.get_world_size() > 1 and is_collective_failure(e):
             logger.error(f"Collective failed: {e}")
@@ -130,7 +191,10 @@ def _call(main_func, args, timeout: timedelta):
                 f"with --resume.\n  {type(e).__name__}: {str(e)[:500]}\n")
             sys.stderr.flush()
             os._exit(1)  # the group is broken: its destructors may block
+        _leave_group()
         raise
+    _leave_group()
+    return result
 
 
 def _forward_stop_signals() -> None:
@@ -146,6 +210,8 @@ def _forward_stop_signals() -> None:
 def launch_any(main_func, args, *, num_gpus: int, num_machines: int = 1, machine_rank: int = 0,
                dist_url: Optional[str] = None, timeout: timedelta):
     """Run ``main_func(*args)`` on every rank, whoever started the processes."""
+    install_stop_handlers()
+    set_nccl_env()
     env = detect_cluster_env()
     if env is not None:
         if num_gpus > 1 or num_machines > 1:

@@ -27,6 +27,7 @@ from .initial_weights import load_initial_weights
 from .optimizer import build_optimizer
 from .preemption import PreemptionHook
 from .probe_hook import OnlineProbeHook
+from .resume import check_resumed_record
 from .sampler import ResumableTrainingSampler, SampleSeededMapper
 from .schedules import compute_schedule, scaled_lr, warmup_cosine_param_scheduler
 from .slot_map_hook import SlotMapHook
@@ -93,7 +94,8 @@ class PretrainTrainer(DeConTrainerBase):
         super().__init__(cfg)
 
     def checkpointables(self, cfg, model):
-        return {"decon_meta": DeConMeta(cfg, unwrap_ddp(model), lambda: self.iter)}
+        self.decon_meta = DeConMeta(cfg, unwrap_ddp(model), lambda: self.iter)
+        return {"decon_meta": self.decon_meta}
 
     def resume_or_load(self, resume=True):
         """Detectron2's resume/load; a resumed run also restarts its sampler where the
@@ -111,6 +113,9 @@ class PretrainTrainer(DeConTrainerBase):
             self.start_iter = 0
             return
         super().resume_or_load(resume=resume)
+        if resuming:
+            check_resumed_record(self.decon_meta.loaded, self.decon_meta.record(),
+                                 self.checkpointer.get_checkpoint_file())
         if resuming and self.start_iter > 0:
             logger.info(
                 f"Resuming at iteration {self.start_iter}: the sampler skips the "

@@ -74,7 +74,7 @@ def finetune_cmd(py: str, row: Row, fraction: float, seed: int, out: Path, folde
                  extra: List[str]) -> List[str]:
     """``train_net.py`` for one (row, fraction, seed) fine-tuning run into ``folder``."""
     pkl = weights_path(row, seed, out)
-    return [py, "train_net.py", "--config-file", FT_CONFIG,
+    return [py, "train_net.py", "--config-file", FT_CONFIG, "--resume",
             "MODEL.WEIGHTS", "" if pkl is None else str(pkl),
             "MODEL.TRANSFER.DECODER", "pretrained" if row.with_decoder else "random",
             "DATASETS.DECON.TRAIN_FRACTION", str(fraction),

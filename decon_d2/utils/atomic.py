@@ -3,6 +3,8 @@
 Everything is written under a temporary name in the destination's folder and renamed into place
 (``os.replace``/``os.rename`` are atomic on POSIX within a file system), so a run killed mid-write
 leaves the previous version (or nothing), never a truncated checkpoint, ``.pkl`` or data set.
+A file's data is fsync'ed before the rename and the folder after it, so a node that loses power
+does not leave a complete name over incomplete data.
 """
 import contextlib
 import os
@@ -23,6 +25,20 @@ def temp_path_beside(path, suffix=".tmp") -> str:
     return tmp
 
 
+def _fsync_folder(folder) -> None:
+    """Make a rename in ``folder`` durable (not every file system can sync a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
     """``with atomic_write(path, "w") as f: f.write(...)``: ``path`` is replaced only when the
@@ -31,7 +47,10 @@ def atomic_write(path, mode="wb"):
     try:
         with open(tmp, mode) as f:
             yield f
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_folder(os.path.dirname(os.path.abspath(path)))
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -105,6 +105,11 @@ class PretrainRecord(_Record):
     amp: Optional[str] = None  # "off", "fp16", "bf16"
     decoder_type: Optional[str] = None  # "", "FPN", "FCN"
     fcn: Optional[Dict[str, Any]] = None  # the FCN decoder's geometry (run_record.fcn_record)
+    # the recipe, compared on resume (decon_d2/engine/resume.py)
+    global_batch: Optional[int] = None  # SOLVER.IMS_PER_BATCH
+    max_iter: Optional[int] = None  # SOLVER.MAX_ITER as the run derived it
+    crop_size: Optional[int] = None  # INPUT.DECON.CROP_SIZE
+    seed: Optional[int] = None  # SEED
     extra: Dict[str, Any] = dataclasses.field(default_factory=dict)
     missing: Tuple[str, ...] = dataclasses.field(default=(), compare=False)
 

@@ -44,4 +44,8 @@ def run_record(cfg, variant: str, decoder_levels, export_branch: str, iteration:
         amp=cfg.SOLVER.AMP.PRECISION if cfg.SOLVER.AMP.ENABLED else "off",
         decoder_type=cfg.MODEL.DECON.DECODER_TYPE,
         fcn=fcn_record(cfg),
+        global_batch=int(cfg.SOLVER.IMS_PER_BATCH),
+        max_iter=int(cfg.SOLVER.MAX_ITER),
+        crop_size=int(cfg.INPUT.DECON.CROP_SIZE),
+        seed=int(cfg.SEED),
     )

@@ -1,14 +1,20 @@
 """Every launch path gives the same training: 2 "machines" x 1 process on localhost and
-torchrun's 2 processes equal Detectron2's 1 machine x 2 processes bitwise (the SLURM path is
-compared in test_preemption.py, where it resumes an interrupted run); the environment is read
-as torchrun and srun set it."""
+torchrun's 2 processes, restarted once after a stop, equal Detectron2's 1 machine x 2 processes
+bitwise (SLURM's: tests/slurm/ and test_preemption.py); the environment is read as torchrun and
+srun set it."""
+import os
+import re
+import signal
 import sys
+from pathlib import Path
 
 import pytest
 
 from decon_d2.engine.launch import collective_timeout, detect_cluster_env
 
-from .conftest import assert_ok, assert_same_model, clean_env, free_port, run_ranks, train_args
+from tests.helpers.cluster import (
+    assert_ok, assert_same_model, clean_env, free_port, run_ranks, signal_when, train_args,
+)
 
 
 @pytest.mark.slow
@@ -22,13 +28,22 @@ def test_two_machines_equal_one_machine(reference_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_torchrun_equals_launch(reference_run, tmp_path):
-    argv = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node",
-            "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-            *train_args(tmp_path)]
-    [(rc, out)] = run_ranks([(argv, clean_env())])
+def test_torchrun_restart_resumes_by_itself_and_equals_launch(reference_run, tmp_path):
+    """torchrun --standalone --max-restarts 1: a stop signal to the ranks stops them at a
+    checkpoint (exit 75), torchrun restarts them, they resume by themselves (no --resume) and
+    end with the uninterrupted run's weights."""
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+            "2", "--max-restarts", "1", *train_args(tmp_path, opts=["SOLVER.CHECKPOINT_PERIOD", 1])]
+
+    def usr1_to_the_ranks(agent):  # not to the agent: USR1 would kill it
+        for rank in Path(f"/proc/{agent.pid}/task/{agent.pid}/children").read_text().split():
+            os.kill(int(rank), signal.SIGUSR1)
+
+    rc, out = signal_when(argv, tmp_path, tmp_path / "model_0000000.pth", usr1_to_the_ranks)
     assert rc == 0, out[-4000:]
-    assert "torchrun: rank 0/2" in out
+    assert "torchrun: rank 0/2" in out and "TORCHELASTIC_RESTART_COUNT=1" in out, out[-4000:]
+    stopped = int(re.search(r"Stopped at iteration (\d+)", out).group(1))
+    assert f"Resuming at iteration {stopped + 1}" in out, out[-4000:]
     assert_same_model(tmp_path, reference_run)
 
 

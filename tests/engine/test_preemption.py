@@ -1,10 +1,12 @@
 """Cluster failure modes, for real (train_net.py, 2 gloo processes at 127.0.0.1):
 
-- SIGTERM to the whole job (as SLURM sends it, loader workers included) stops every rank at one
-  iteration with a checkpoint of it and the requeue status; resuming it under SLURM's variables
-  ends with the weights of the uninterrupted run, bitwise;
+- in one process: SIGUSR1 stops the run with its checkpoint and the stop record; a signal that
+  arrives before training (handlers installed at process start) ends in the same clean stop;
+- SIGTERM to the whole launch() job (loader workers included) stops every rank at one
+  iteration with a checkpoint of it and the requeue status (the real SLURM: tests/slurm/);
 - kill -9 of one rank makes the other exit non-zero within the collective timeout, saying so.
 """
+import json
 import os
 import re
 import signal
@@ -19,22 +21,14 @@ from detectron2.engine import HookBase
 from detectron2.utils.env import seed_all_rng
 
 from decon_d2.engine import PretrainTrainer
-from decon_d2.engine.preemption import REQUEUE_EXIT_CODE, Preempted
-from tests.helpers import instant_test_cfg
-
-from .conftest import (
-    ITERS, assert_ok, assert_same_model, clean_env, free_port, run_ranks, slurm_env, train_args,
+from decon_d2.engine.preemption import (
+    REQUEUE_EXIT_CODE, STOP_RECORD_ENV, STOP_SIGNALS, Preempted, clear_stop_signal,
+    install_stop_handlers, received_stop_signal,
 )
+from tests.helpers import instant_test_cfg
+from tests.helpers.cluster import ITERS, free_port, signal_when, slurm_env, train_args
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _wait_for(path, proc, timeout):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, f"exited with {proc.returncode} before {path.name} appeared"
-        assert time.monotonic() < deadline, f"no {path.name} after {timeout} s"
-        time.sleep(0.05)
 
 
 class _SignalAt(HookBase):
@@ -47,8 +41,11 @@ class _SignalAt(HookBase):
 
 
 @pytest.mark.slow
-def test_sigusr1_writes_a_checkpoint_of_the_stopped_iteration(tmp_path):
-    """In-process, one rank: the stop checkpoint is the hook's own (no periodic one exists)."""
+def test_sigusr1_writes_a_checkpoint_of_the_stopped_iteration(tmp_path, monkeypatch):
+    """In-process, one rank: the stop checkpoint is the hook's own (no periodic one exists),
+    then the stop record the sbatch script reads."""
+    record = tmp_path / "stop.json"
+    monkeypatch.setenv(STOP_RECORD_ENV, str(record))
     seed_all_rng(0)
     trainer = PretrainTrainer(instant_test_cfg("decon_ml", "SOLVER.MAX_ITER", 5,
                                                output_dir=tmp_path))
@@ -60,39 +57,52 @@ def test_sigusr1_writes_a_checkpoint_of_the_stopped_iteration(tmp_path):
     assert (tmp_path / "last_checkpoint").read_text() == "model_0000002.pth"
     assert sorted(p.name for p in tmp_path.glob("*.pth")) == ["model_0000002.pth"]
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL  # handlers restored
+    doc = json.loads(record.read_text())
+    assert doc["iteration"] == 2 and doc["signal"] == "SIGUSR1"
+    assert doc["checkpoint"] == str(tmp_path / "model_0000002.pth")
+    assert received_stop_signal() is None  # consumed: a next run in this process trains
 
 
 @pytest.mark.slow
-def test_sigterm_checkpoints_requeues_and_resumes_exactly(reference_run, tmp_path):
+def test_a_signal_before_training_ends_in_the_same_clean_stop(tmp_path, caplog):
+    """Handlers installed at process start (train_net.py) remember a signal that arrives while
+    the model is built; the run stops after its first iteration, with a checkpoint."""
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    try:
+        install_stop_handlers()
+        os.kill(os.getpid(), signal.SIGTERM)  # during start-up: remembered, not fatal
+        trainer = PretrainTrainer(instant_test_cfg("decon_ml", "SOLVER.MAX_ITER", 5,
+                                                   output_dir=tmp_path))
+        trainer.resume_or_load(resume=False)
+        with pytest.raises(Preempted) as stop, caplog.at_level("WARNING", logger="decon_d2"):
+            trainer.train()
+    finally:
+        clear_stop_signal()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    assert stop.value.iteration == 0
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000000.pth"
+    assert "Received SIGTERM before training" in caplog.text
+
+
+@pytest.mark.slow
+def test_sigterm_to_launch_stops_every_rank_at_one_checkpoint(tmp_path):
+    """Detectron2's launch(): the parent passes SIGTERM on, both ranks stop after one iteration
+    with its checkpoint and the launcher exits 75 (resuming such a checkpoint exactly:
+    tests/slurm/, test_launch.py)."""
     opts = ["SOLVER.CHECKPOINT_PERIOD", 2]
     argv = [sys.executable, *train_args(tmp_path, "--num-gpus", "2", "--dist-url",
                                         f"tcp://127.0.0.1:{free_port()}", opts=opts)]
-    console = tmp_path / "console.txt"  # a file, not a pipe: nobody reads it while it runs
-    with open(console, "w") as f:
-        proc = subprocess.Popen(argv, env=clean_env(), cwd=REPO, stdout=f,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_for(tmp_path / "model_0000001.pth", proc, timeout=240)
-        os.killpg(proc.pid, signal.SIGTERM)  # launcher, both ranks and their loader workers
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-    out = console.read_text()
-    assert proc.returncode == REQUEUE_EXIT_CODE, out[-4000:]
+    # SIGTERM to the launcher, both ranks and their loader workers
+    rc, out = signal_when(argv, tmp_path, tmp_path / "model_0000001.pth",
+                          lambda proc: os.killpg(proc.pid, signal.SIGTERM))
+    assert rc == REQUEUE_EXIT_CODE, out[-4000:]
     stopped = int(re.search(r"Stopped at iteration (\d+)", out).group(1))
     last = (tmp_path / "last_checkpoint").read_text()
     assert last == f"model_{stopped:07d}.pth" and 1 <= stopped < ITERS - 1, (last, out[-3000:])
     ckpt = torch.load(tmp_path / last, map_location="cpu", weights_only=False)
     assert ckpt["iteration"] == stopped and "optimizer" in ckpt["trainer"]["_trainer"]
     assert not (tmp_path / "model_final.pth").exists() and "Traceback" not in out, out[-4000:]
-
-    port = free_port()  # requeued: the job resumes, this time as 2 srun tasks
-    assert_ok(run_ranks([([sys.executable, *train_args(tmp_path, "--resume", opts=opts)],
-                          slurm_env(r, 2, port)) for r in range(2)]))
-    assert f"Resuming at iteration {stopped + 1}" in (tmp_path / "log.txt").read_text()
-    assert_same_model(tmp_path, reference_run)
 
 
 @pytest.mark.slow

@@ -7,16 +7,12 @@ on 2 cores and are marked ``slow``.
 import itertools
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 from detectron2.utils.env import seed_all_rng
 
 from decon_d2.engine import PretrainTrainer as Trainer
-from decon_d2.utils.paths import REPO_ROOT, config_path
-from decon_d2.variants import get_variant
 from tests.helpers import instant_test_cfg, kill_and_resume
 
 
@@ -146,14 +142,9 @@ def test_bf16_autocast_real_model_on_cpu(tmp_path, monkeypatch):
     assert dtypes["losses"] and set(dtypes["losses"]) == {torch.float32}, dtypes["losses"]
 
 
-@pytest.mark.slow
-def test_two_processes_gloo_via_train_net(tmp_path):
-    cmd = [sys.executable, str(REPO_ROOT / "train_net.py"), "--config-file",
-           config_path(get_variant("decon_ml").instant_test), "--num-gpus", "2", "--dist-url", "auto",
-           "SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "4", "OUTPUT_DIR", str(tmp_path)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (tmp_path / "model_final.pth").exists()
-    assert (tmp_path / "log.txt.rank1").exists()  # both processes ran
+def test_two_processes_gloo_via_train_net(reference_run):
+    """train_net.py --num-gpus 2 on gloo: the session's reference run (tests/conftest.py) is
+    exactly this run; it trained to the end on both processes."""
+    assert (reference_run / "model_final.pth").exists()
+    assert (reference_run / "log.txt.rank1").exists()  # both processes ran
+    assert "Total training time" in (reference_run / "log.txt").read_text()

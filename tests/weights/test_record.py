@@ -13,7 +13,7 @@ from tests.helpers import instant_test_cfg
 #: the keys (and order) checkpoints have stored since the record existed (docs/contracts.md)
 CHECKPOINT_KEYS = ["variant", "input_format", "pixel_mean", "pixel_std", "stride_in_1x1", "norm",
                    "fpn_norm", "decoder_levels", "iteration", "ssl_head", "export_branch", "amp",
-                   "decoder_type", "fcn"]
+                   "decoder_type", "fcn", "global_batch", "max_iter", "crop_size", "seed"]
 
 
 def _pretrain():
@@ -61,7 +61,7 @@ def test_an_older_record_reads_with_the_documented_defaults():
                                        "norm", "fpn_norm"]
     assert "variant" not in old.missing and "iteration" not in old.missing
     empty = PretrainRecord.from_dict(None)
-    assert empty.variant is None and empty.decoder is None and len(empty.missing) == 14
+    assert empty.variant is None and empty.decoder is None and len(empty.missing) == len(CHECKPOINT_KEYS)
 
 
 @pytest.mark.parametrize("name,head,expected", [

@@ -1,20 +1,22 @@
-"""Drivers of the cluster tests (test_launch.py, test_preemption.py): ``train_net.py`` started
-as Detectron2's launch(), as 2 "machines", by torchrun or with SLURM's variables, on gloo at
-127.0.0.1, and one session-wide reference run (1 machine x 2 processes) they are compared to."""
+"""Drivers of the cluster tests (tests/engine/test_launch.py, test_preemption.py, tests/slurm/):
+``train_net.py`` started as Detectron2's launch(), as 2 "machines", by torchrun, with SLURM's
+variables or by a real SLURM, on gloo at 127.0.0.1, and the session-wide reference run
+(1 machine x 2 processes, ``reference_run`` in tests/conftest.py) they are compared to."""
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 
-import pytest
 import torch
 
 from decon_d2.utils.paths import REPO_ROOT, config_path
 from decon_d2.variants import get_variant
 
 CONFIG = config_path(get_variant("decon_ml").instant_test)
-ITERS = 5
+#: long enough for two stops and a resume between them, none at the last iteration
+ITERS = 8
 #: launcher variables a test must not inherit (it may itself run inside a SLURM job)
 LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
                "MASTER_PORT", "TORCHELASTIC_RUN_ID", "DECON_DIST_TIMEOUT_S")
@@ -29,7 +31,9 @@ def free_port() -> int:
 def clean_env(**extra):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("SLURM_") and k not in LAUNCH_VARS}
-    env.update(OMP_NUM_THREADS="1", **{k: str(v) for k, v in extra.items()})
+    # gloo's own connections on the loopback interface, whatever the host name resolves to
+    env.update(OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo",
+               **{k: str(v) for k, v in extra.items()})
     return env
 
 
@@ -86,12 +90,34 @@ def assert_same_model(out, reference):
         assert torch.equal(x, b[k]), k
 
 
-@pytest.fixture(scope="session")
-def reference_run(tmp_path_factory):
-    """1 machine x 2 processes (Detectron2's launch), uninterrupted: OUTPUT_DIR."""
-    out = tmp_path_factory.mktemp("reference")
+def run_reference(out):
+    """1 machine x 2 processes (Detectron2's launch), uninterrupted, into ``out``."""
     argv = [sys.executable, *train_args(out, "--num-gpus", "2",
                                         "--dist-url", f"tcp://127.0.0.1:{free_port()}")]
     assert_ok(run_ranks([(argv, clean_env())]))
     assert (out / "log.txt.rank1").exists()
     return out
+
+
+def signal_when(argv, out, path, send, timeout=240):
+    """Start ``argv`` in its own session (console to ``out/console.txt``: a file, not a pipe,
+    since nobody reads it while it runs), call ``send(proc)`` once ``path`` exists, and wait
+    for the end (everything killed after ``timeout``). Returns ``(returncode, console)``."""
+    console = out / "console.txt"
+    with open(console, "w") as f:
+        proc = subprocess.Popen(argv, env=clean_env(), cwd=REPO_ROOT, stdout=f,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            assert proc.poll() is None, f"exited with {proc.returncode} before {path.name}:\n" \
+                + console.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"no {path.name} after {timeout} s"
+            time.sleep(0.05)
+        send(proc)
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    return proc.returncode, console.read_text()
