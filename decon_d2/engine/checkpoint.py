@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 UNREADABLE = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError)
 
 
+class UnreadableCheckpoint(Exception):
+    """The file of a resume could not be read (raised by reading only, never by loading state)."""
+
+
 class DeConMeta:
     """``decon_meta`` (docs/contracts.md): how the weights were made, for the converter's checks.
 
@@ -70,6 +74,9 @@ class DeConCheckpointer(DetectionCheckpointer):
     skip_prefixes = ()
     #: iteration checkpoints kept in save_dir after each save (0: all; checkpoint_files.prune)
     max_keep = 0
+    #: the file the last resume loaded (it may be older than what last_checkpoint names)
+    resumed_from = ""
+    _reading_for_resume = False
 
     def _load_model(self, checkpoint):
         if self.skip_prefixes:
@@ -108,8 +115,14 @@ class DeConCheckpointer(DetectionCheckpointer):
             try:
                 if not os.path.isfile(candidate):
                     raise FileNotFoundError("the file is missing")
-                return self.load(candidate)
-            except (FileNotFoundError, *UNREADABLE) as e:
+                self._reading_for_resume = True
+                try:
+                    extra = self.load(candidate)
+                finally:
+                    self._reading_for_resume = False
+                self.resumed_from = candidate
+                return extra
+            except (FileNotFoundError, UnreadableCheckpoint) as e:
                 self._parsed_url_during_load = None  # DetectionCheckpointer.load left it set
                 nxt = candidates[i + 1] if i + 1 < len(candidates) else None
                 logger.warning(f"Cannot read checkpoint {candidate} ({type(e).__name__}: "
@@ -119,6 +132,16 @@ class DeConCheckpointer(DetectionCheckpointer):
         raise RuntimeError(f"no readable checkpoint in {self.save_dir} (tried "
                            f"{', '.join(os.path.basename(c) for c in candidates)}): start a new "
                            f"run in a new OUTPUT_DIR")
+
+    def _load_file(self, filename):
+        """While resuming, a failure to read the file (not one loading its state, which must
+        surface as it is) becomes ``UnreadableCheckpoint``, the one the fallback skips."""
+        if not self._reading_for_resume:
+            return super()._load_file(filename)
+        try:
+            return super()._load_file(filename)
+        except UNREADABLE as e:
+            raise UnreadableCheckpoint(f"{type(e).__name__}: {e}") from e
 
     def tag_last_checkpoint(self, last_filename_basename):
         with atomic_write(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:

@@ -115,7 +115,7 @@ class PretrainTrainer(DeConTrainerBase):
         super().resume_or_load(resume=resume)
         if resuming:
             check_resumed_record(self.decon_meta.loaded, self.decon_meta.record(),
-                                 self.checkpointer.get_checkpoint_file())
+                                 self.checkpointer.resumed_from)
         if resuming and self.start_iter > 0:
             logger.info(
                 f"Resuming at iteration {self.start_iter}: the sampler skips the "

@@ -73,6 +73,7 @@ def test_unreadable_newest_checkpoint_falls_back_to_the_previous(tmp_path, caplo
     with caplog.at_level(logging.WARNING, logger="decon_d2"):
         extra = fresh.resume_or_load("", resume=True)
     assert extra["iteration"] == 1 and fresh.model.weight.eq(1.0).all()
+    assert fresh.resumed_from == str(tmp_path / "model_0000001.pth")
     assert "Cannot read checkpoint" in caplog.text and "model_0000001.pth" in caplog.text
     newest.unlink()
     (tmp_path / "model_0000001.pth").write_bytes(b"garbage")
@@ -88,3 +89,18 @@ def test_atomic_write_syncs_the_data_before_the_rename(tmp_path, monkeypatch):
         f.write(b"data")
         assert not synced  # not before the data is written
     assert len(synced) == 2 and (tmp_path / "f.bin").read_bytes() == b"data"  # file, folder
+
+
+def test_a_state_that_does_not_load_is_an_error_not_a_fallback(tmp_path, caplog):
+    """Only reading the file falls back; an optimizer of another shape must surface as it is."""
+    model = nn.Linear(2, 2)
+    ckpt = DeConCheckpointer(model, str(tmp_path),
+                             optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    for it in (1, 2):
+        ckpt.save(f"model_{it:07d}", iteration=it)
+    other = nn.Linear(2, 2)
+    groups = [{"params": [other.weight]}, {"params": [other.bias]}]
+    fresh = DeConCheckpointer(other, str(tmp_path), optimizer=torch.optim.SGD(groups, lr=0.1))
+    with caplog.at_level(logging.WARNING, logger="decon_d2"), pytest.raises(ValueError):
+        fresh.resume_or_load("", resume=True)
+    assert "Cannot read checkpoint" not in caplog.text
