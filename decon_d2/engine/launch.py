@@ -209,8 +209,8 @@ def _forward_stop_signals() -> None:
 
 def launch_any(main_func, args, *, num_gpus: int, num_machines: int = 1, machine_rank: int = 0,
                dist_url: Optional[str] = None, timeout: timedelta):
-    """Run ``main_func(*args)`` on every rank, whoever started the processes."""
-    install_stop_handlers()
+    """Run ``main_func(*args)`` on every rank, whoever started the processes. The calling
+    process installs its stop handlers first (``train_net.cli``); spawned ranks in ``_call``."""
     set_nccl_env()
     env = detect_cluster_env()
     if env is not None:

@@ -26,9 +26,9 @@ from decon_d2.engine.preemption import (
     install_stop_handlers, received_stop_signal,
 )
 from tests.helpers import instant_test_cfg
-from tests.helpers.cluster import ITERS, free_port, signal_when, slurm_env, train_args
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.helpers.cluster import (
+    ITERS, REPO_ROOT, free_port, signal_when, slurm_env, train_args,
+)
 
 
 class _SignalAt(HookBase):
@@ -114,7 +114,7 @@ def test_killed_rank_makes_the_other_exit_within_the_timeout(tmp_path):
     for r in range(2):
         with open(consoles[r], "w") as f:
             procs.append(subprocess.Popen([sys.executable, *train_args(tmp_path, opts=opts)],
-                                          env=slurm_env(r, 2, port), cwd=REPO, stdout=f,
+                                          env=slurm_env(r, 2, port), cwd=REPO_ROOT, stdout=f,
                                           stderr=subprocess.STDOUT))
     try:
         log = tmp_path / "log.txt"

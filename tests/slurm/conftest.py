@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cluster import CONFIG, ITERS, clean_env
+from tests.helpers.cluster import CONFIG, ITERS, REPO_ROOT, clean_env
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-SCRIPT = REPO / "scripts" / "slurm_pretrain.sbatch"
+SCRIPT = REPO_ROOT / "scripts" / "slurm_pretrain.sbatch"
 REQUIRE_ENV = "DECON_REQUIRE_SLURM"
 #: final job states
 ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY")
@@ -47,7 +46,7 @@ class Slurm:
         out.mkdir(parents=True, exist_ok=True)
         job_env = clean_env(**self.env, **(env or {}))
         job_env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + job_env["PATH"]
-        argv = ["sbatch", "--parsable", f"--chdir={REPO}", f"--output={out / 'slurm.out'}",
+        argv = ["sbatch", "--parsable", f"--chdir={REPO_ROOT}", f"--output={out / 'slurm.out'}",
                 "--ntasks-per-node=2", "--cpus-per-task=1", "--gpus-per-node=0", "--time=15",
                 str(SCRIPT), CONFIG, *args, *RUN_OPTS, "OUTPUT_DIR", str(out)]
         # cwd: SLURM_SUBMIT_DIR, where the script keeps the stop record while it decides
