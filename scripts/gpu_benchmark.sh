@@ -18,14 +18,14 @@ fi
 export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv \
   | tee "$OUT/gpu.csv"
-python3 -c "import torch, detectron2, decon_d2.benchmark; print('torch', torch.__version__, \
+python3 -c "import torch, detectron2, tools.benchmark; print('torch', torch.__version__, \
   'cuda', torch.version.cuda, torch.cuda.get_device_name())" 2>&1 | tee "$OUT/env.log" \
   || { echo "imports failed: see $OUT/env.log (missing wheel?)"; exit 2; }
 
 bench() {  # name, timeout in s, benchmark arguments...
   local name=$1 limit=$2; shift 2
   echo "== $name: $*"
-  timeout "$limit" python3 -m decon_d2.benchmark --device cuda --precision bf16 --crop 224 \
+  timeout "$limit" python3 -m tools.benchmark --device cuda --precision bf16 --crop 224 \
     --json "$OUT/$name.json" "$@" 2>&1 | tee "$OUT/$name.log" | grep -v -i warn
 }
 

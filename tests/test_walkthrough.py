@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchvision
 
-from decon_d2.utils.paths import REPO_ROOT
+from tools.paths import REPO_ROOT
 from tests.helpers import write_coco_instances, write_photos
 
 PRETRAIN = "configs/yourdata/decon_ml_continue_imagenet_cpu.yaml"

@@ -1,7 +1,7 @@
 """Data sets and data pipeline. Importing this module registers the data sets.
 
-Only registration lives here; the demo and study sets are built by ``decon_d2/build_data/``
-(``python -m decon_d2.build_data {demo,study}``), imported only when such a set is first loaded.
+Only registration lives here; the demo and study sets are built by the checkout's
+``tools/build_data/`` (``python -m tools.build_data {demo,study}``), never by the library.
 """
 from .paths import datasets_root
 from . import demo_sets as _register_demo  # noqa: F401  (registration)
@@ -14,4 +14,4 @@ from .two_view_mapper import TwoViewMapper
 from .corrupt import ReplaceCorruptDataset, count_corrupt
 from .build import build_pretrain_train_loader
 
-register_study_datasets()  # lazily: each builds on first use
+register_study_datasets()  # nothing is read until a set is loaded

@@ -1,6 +1,6 @@
 """Names and folders of the embedded demo data sets (``$DETECTRON2_DATASETS/decon_demo``).
 
-Kept apart from the builders (``decon_d2/build_data/demo_sets/``), which import it: registering
+Kept apart from the builders (``tools/build_data/demo_sets/``), which import it: registering
 the names (``demo_sets.py``) then needs no building code on the training import path.
 """
 from pathlib import Path
@@ -16,7 +16,7 @@ VOC_SPLIT, VOC_YEAR = "trainval", 2007  # scored with the 11-point VOC07 AP50, a
 # NUM_CLASSES so that a build without Debian's labelme photos (fewer categories) still evaluates.
 SEM_SEG_NUM_CLASSES = 21
 SEM_SEG_IGNORE = 255
-BUILD_COMMAND = "python -m decon_d2.build_data demo"
+BUILD_COMMAND = "python -m tools.build_data demo"
 
 
 def demo_root() -> Path:

@@ -1,4 +1,4 @@
-"""Registration of the embedded demo data sets (built on first use if set-up did not build them).
+"""Registration of the embedded demo data sets (built by set-up: ``python -m tools.build_data demo``).
 
 - ``decon_demo_unlabeled``: ~35 real photos for pre-training demos (image-only records).
 - ``decon_demo_coco``: ~11 photos with ~58 human-annotated instance masks in 20 classes, a COCO
@@ -11,8 +11,8 @@
   Detectron2's ``load_voc_instances`` (``evaluator_type="pascal_voc"``): the CPU twin of the VOC
   detection protocol (docs/voc_detection.md).
 
-Each loader imports its builder (``decon_d2/build_data/demo_sets/``) only when it runs, so a
-plain ``import decon_d2`` on a training rank imports no building code.
+They are built by ``tools/build_data/demo_sets/`` (set-up runs it); a loader of a set not built
+yet raises an error naming that command (``built_sets.require_built``).
 """
 import json
 from pathlib import Path
@@ -22,6 +22,7 @@ from detectron2.data.datasets import load_coco_json
 from detectron2.data.datasets.pascal_voc import load_voc_instances
 
 from . import demo_layout as layout
+from .built_sets import require_built
 from .image_folder import register_image_folder
 from .paths import MANIFEST
 
@@ -29,24 +30,19 @@ UNLABELED, COCO, SEM_SEG = layout.UNLABELED, layout.COCO, layout.SEM_SEG
 HINT = f"run `{layout.BUILD_COMMAND}`"
 
 
-def _ensure_unlabeled() -> Path:
-    # imported on first use, not at module level: keeps building off the training import path
-    from ..build_data.demo_sets.build import ensure_unlabeled
-    return ensure_unlabeled()
+def _built(folder: Path, name: str) -> Path:
+    return require_built(folder, name, layout.BUILD_COMMAND)
 
 
 def _load_demo_coco():
-    # imported on first use, not at module level: keeps building off the training import path
-    from ..build_data.demo_sets.build import ensure_coco
-    ensure_coco()
+    _built(layout.coco_dir(), COCO)
     return load_coco_json(str(layout.coco_json()), str(layout.coco_images()), COCO)
 
 
 def load_demo_sem_seg():
     """Records ``{file_name, sem_seg_file_name, image_id}``; sets the class list in metadata."""
-    # imported on first use, not at module level: keeps building off the training import path
-    from ..build_data.demo_sets.sem_seg import ensure_sem_seg
-    folder = ensure_sem_seg()
+    _built(layout.coco_dir(), COCO)
+    folder = _built(layout.sem_seg_dir(), SEM_SEG)
     manifest = json.loads((folder / MANIFEST).read_text())
     MetadataCatalog.get(SEM_SEG).set(stuff_classes=manifest["classes"])
     coco = json.loads(layout.coco_json().read_text())
@@ -57,9 +53,7 @@ def load_demo_sem_seg():
 
 def load_demo_voc():
     """Detectron2's VOC records of the VOC tree; sets the class list in metadata."""
-    # imported on first use, not at module level: keeps building off the training import path
-    from ..build_data.demo_sets.voc import ensure_demo_voc
-    folder = ensure_demo_voc()
+    folder = _built(layout.voc_dir(), layout.VOC)
     classes = json.loads((folder / MANIFEST).read_text())["classes"]
     meta = MetadataCatalog.get(layout.VOC)
     if not hasattr(meta, "thing_classes"):
@@ -68,7 +62,8 @@ def load_demo_voc():
 
 
 def register_demo_datasets() -> None:
-    register_image_folder(UNLABELED, layout.unlabeled_dir, hint=HINT, prepare=_ensure_unlabeled)
+    register_image_folder(UNLABELED, layout.unlabeled_dir, hint=HINT,
+                          prepare=lambda: _built(layout.unlabeled_dir(), UNLABELED))
     DatasetCatalog.register(COCO, _load_demo_coco)
     # Paths are fixed at import time, as for Detectron2's builtin COCO data sets.
     MetadataCatalog.get(COCO).set(

@@ -87,7 +87,7 @@ def register_image_folder(
 
     ``root`` may also be a list of such roots, whose images are concatenated in that order
     (``image_id`` numbers them all). ``prepare`` runs first on every load (e.g. building the
-    embedded demo data on first use). Nothing touches the disk at registration time.
+    check that a built data set is complete). Nothing touches the disk at registration time.
     """
     roots = [root] if isinstance(root, (str, Path)) or callable(root) else list(root)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import List, Union
 
 DATASETS_ENV = "DETECTRON2_DATASETS"
-# Written last into each data set that ``decon_d2/build_data/`` builds: marks it complete.
+# Written last into each data set that ``tools/build_data/`` builds: marks it complete.
 MANIFEST = "MANIFEST.json"
 
 

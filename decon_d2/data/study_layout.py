@@ -1,6 +1,6 @@
 """Names, folders and labels of the learning-study data sets (under ``$DETECTRON2_DATASETS``).
 
-Kept apart from the builders (``decon_d2/build_data/study_sets/``), which import it: registering
+Kept apart from the builders (``tools/build_data/study_sets/``), which import it: registering
 the names (``study_sets.py``) then needs no building code on the training import path.
 """
 from pathlib import Path
@@ -14,7 +14,7 @@ SEG = {"train": "decon_study_seg_train", "val": "decon_study_seg_val"}
 CLASS_NAMES = ("background", "bird", "mammal", "sea_animal", "insect", "fruit", "vegetable",
                "flower", "vehicle", "instrument", "tool")
 IGNORE = 255  # where a pasted matte is partly transparent (``build_data/study_sets/compose.py``)
-BUILD_COMMAND = "python -m decon_d2.build_data study"
+BUILD_COMMAND = "python -m tools.build_data study"
 
 
 def unlabeled_dir() -> Path:

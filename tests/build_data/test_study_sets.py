@@ -4,7 +4,7 @@ import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import decon_d2  # noqa: F401  (registration)
-from decon_d2.build_data.study_sets import compose, sources
+from tools.build_data.study_sets import compose, sources
 from decon_d2.data.study_layout import CLASS_NAMES
 
 

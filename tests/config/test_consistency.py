@@ -13,7 +13,7 @@ import pytest
 
 from decon_d2.conventions import check_conventions, pretrain_conventions
 from decon_d2.config import build_cfg
-from decon_d2.utils.paths import REPO_ROOT
+from tools.paths import REPO_ROOT
 
 ROOT = str(REPO_ROOT)
 CONFIGS = os.path.join(ROOT, "configs")

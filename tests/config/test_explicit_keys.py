@@ -12,7 +12,7 @@ from decon_d2.config.explicit_keys import ignored_in_finetuning, ignored_in_pret
 from decon_d2.engine.pretrain_trainer import derive_schedule
 from decon_d2.engine.schedules import compute_schedule
 from decon_d2.config import build_cfg
-from decon_d2.utils.paths import REPO_ROOT, config_path
+from tools.paths import REPO_ROOT, config_path
 
 DEMO = config_path("demo/decon_ml_demo.yaml")  # 35 images, batch 4, 3 epochs: 24 iterations
 ARGS = dict(dataset_size=35, global_batch=4, world_size=1, epochs=3, warmup_epochs=1,

@@ -9,7 +9,7 @@ import pytest
 from decon_d2.config import build_cfg
 from decon_d2.engine import setup
 from decon_d2.engine.schedules import compute_schedule
-from decon_d2.utils.paths import REPO_ROOT
+from tools.paths import REPO_ROOT
 from decon_d2.variants import VARIANTS, variant_name
 
 ROOT = str(REPO_ROOT)

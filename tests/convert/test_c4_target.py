@@ -13,7 +13,7 @@ from decon_d2.convert import ConversionError, convert_to_d2, rules
 from decon_d2.convert.__main__ import main
 from decon_d2.convert.c4_target import FPN_DROP_REASON, c4_finetune_cfg
 from decon_d2.convert.verify import verify
-from decon_d2.utils.paths import config_path
+from tools.paths import config_path
 from decon_d2.weights import read_torch, write_pkl_tmp
 from tests.helpers import instant_test_cfg, save_decon_checkpoint
 

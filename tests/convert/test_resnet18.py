@@ -14,7 +14,7 @@ from detectron2.utils.env import seed_all_rng
 from decon_d2.config import build_cfg
 from decon_d2.convert.__main__ import main as convert
 from decon_d2.engine import PretrainTrainer
-from decon_d2.utils.paths import REPO_ROOT, config_path
+from tools.paths import REPO_ROOT, config_path
 from decon_d2.weights import fpn_channels, resnet_depth
 
 STUDY = "study/small/decon_ml_study_r18.yaml"

@@ -17,7 +17,7 @@ from decon_d2.data import DatasetNotFoundError, DeclaredDatasetError, register_d
 from decon_d2.config import build_cfg
 from decon_d2.finetune import FinetuneConfigError
 from decon_d2.finetune.records_check import check_num_classes, mask_format_for
-from decon_d2.utils.paths import REPO_ROOT, config_path
+from tools.paths import REPO_ROOT, config_path
 from tests.helpers import write_coco_instances, write_photos, write_sem_seg
 
 INSTANT = config_path("quick_schedules/slotcon_instant_test.yaml")

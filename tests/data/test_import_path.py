@@ -1,23 +1,23 @@
 """Training imports no data-set building code: ``import decon_d2`` (every rank does it) registers
-the demo and study sets without importing ``decon_d2.build_data``; a loader imports its builder
-only when it runs (``decon_d2/data/demo_sets.py``, ``decon_d2/data/study_sets.py``).
+the demo and study sets without importing the checkout's ``tools``; a set not built yet is an
+error naming its build command (``decon_d2/data/built_sets.py``), never a build.
 
-Checked in a fresh interpreter: in the test process other tests may already have imported the
-builders."""
-import importlib.util
+Checked in a fresh interpreter: in the test process other tests have imported the builders."""
 import json
 import os
 import subprocess
 import sys
 
-from decon_d2.utils.paths import REPO_ROOT
+import pytest
+
+from tools.paths import REPO_ROOT
 
 PROBE = """
 import json, sys
 import decon_d2
 from detectron2.data import DatasetCatalog, MetadataCatalog
 print(json.dumps({
-    "build_data": sorted(m for m in sys.modules if m.startswith("decon_d2.build_data")),
+    "tools": sorted(m for m in sys.modules if m == "tools" or m.startswith("tools.")),
     "names": sorted(DatasetCatalog.list()),
     "demo_sem_seg_ignore": MetadataCatalog.get("decon_demo_sem_seg").ignore_label,
     "study_classes": list(MetadataCatalog.get("decon_study_seg_val").stuff_classes),
@@ -37,17 +37,22 @@ def _fresh_import() -> dict:
 
 def test_import_decon_d2_registers_embedded_sets_without_builders():
     seen = _fresh_import()
-    assert seen["build_data"] == []
+    assert seen["tools"] == []
     assert EMBEDDED <= set(seen["names"])
     assert seen["demo_sem_seg_ignore"] == 255
     assert seen["study_classes"][0] == "background" and len(seen["study_classes"]) == 11
 
 
-def test_hints_name_the_build_command_and_old_modules_are_gone():
-    from decon_d2.data import demo_sets, study_sets
+@pytest.mark.parametrize("name, command", [
+    ("decon_demo_unlabeled", "demo"), ("decon_demo_coco", "demo"), ("decon_demo_sem_seg", "demo"),
+    ("decon_demo_voc", "demo"), ("decon_study_unlabeled", "study"),
+    ("decon_study_seg_train", "study")])
+def test_a_set_not_built_names_its_build_command(tmp_datasets_root, name, command):
+    import decon_d2  # noqa: F401  (registration)
+    from detectron2.data import DatasetCatalog
 
-    assert "python -m decon_d2.build_data demo" in demo_sets.HINT
-    assert "python -m decon_d2.build_data study" in study_sets.HINT
-    # the tool packages decon_d2.demo / decon_d2.study no longer share a name inside data/
-    assert importlib.util.find_spec("decon_d2.data.demo") is None
-    assert importlib.util.find_spec("decon_d2.data.study") is None
+    from decon_d2.data import DatasetNotFoundError
+
+    with pytest.raises(DatasetNotFoundError, match=f"python -m tools.build_data {command}"):
+        DatasetCatalog.get(name)
+    assert list(tmp_datasets_root.iterdir()) == []  # nothing built by the library

@@ -66,7 +66,7 @@ def test_voc_errors_name_the_missing_path(tmp_datasets_root, remove, named):
 def test_demo_sem_seg_labels_paint_the_coco_instances():
     """Every instance pixel carries a category of that image (smaller instances on top), every
     other pixel is background (0); the class list is background + the COCO categories."""
-    from decon_d2.build_data.demo_sets.sem_seg import _instance_mask
+    from tools.build_data.demo_sets.sem_seg import _instance_mask
     from decon_d2.data import demo_layout as layout
 
     records = DatasetCatalog.get(layout.SEM_SEG)

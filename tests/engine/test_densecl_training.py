@@ -14,7 +14,7 @@ from decon_d2.config import build_cfg
 from decon_d2.engine import PretrainTrainer
 from decon_d2.engine.checkpoint import DeConMeta
 from decon_d2.modeling.dist import batch_shuffle, batch_unshuffle
-from decon_d2.utils.paths import config_path
+from tools.paths import config_path
 from tests.helpers import (
     gloo_process_group, instant_test_cfg, kill_and_resume, loss_history, spawn, synthetic_batch,
 )

@@ -2,7 +2,7 @@
 by the mapper) leave the protocol's "polygon" alone; a non-crowd RLE still needs "bitmask"."""
 from decon_d2.config import build_cfg
 from decon_d2.finetune.records_check import count_rle, mask_format_for
-from decon_d2.utils.paths import config_path
+from tools.paths import config_path
 
 POLYGON = [[0.0, 0.0, 4.0, 0.0, 4.0, 4.0]]
 RLE = {"size": [8, 8], "counts": "04000"}

@@ -1,10 +1,10 @@
-"""``python -m decon_d2.finetune.protocols``: every shipped fine-tuning config has a documented
+"""``python -m tools.protocols.table``: every shipped fine-tuning config has a documented
 reference and matches it key by key, or says why not; drift, a stale reason and a config
 without a reference are caught."""
 import pytest
 
-from decon_d2.finetune import protocol_references as refs
-from decon_d2.finetune import protocols
+from tools.protocols import references as refs
+from tools.protocols import table as protocols
 
 BASE = "faster_rcnn_R_50_C4_voc0712_24k_decon.yaml"
 
@@ -33,7 +33,7 @@ def test_an_undocumented_difference_is_drift(tmp_path, monkeypatch):
     assert row[1:4] == (0.01, 0.02, "DIFF (UNDOCUMENTED)")
     issues = protocols.problems([result])
     assert len(issues) == 1 and "SOLVER.BASE_LR" in issues[0]
-    assert "protocol_references.py" in issues[0]  # where the fix goes
+    assert "references.py" in issues[0]  # where the fix goes
 
 
 def test_a_documented_difference_passes_and_a_stale_reason_fails(tmp_path, monkeypatch):
@@ -47,7 +47,7 @@ def test_a_documented_difference_passes_and_a_stale_reason_fails(tmp_path, monke
 
 
 def test_a_config_without_a_reference_is_named():
-    with pytest.raises(KeyError, match="protocol_references.py"):
+    with pytest.raises(KeyError, match="references.py"):
         refs.reference_for("faster_rcnn_unknown.yaml")
 
 

@@ -12,7 +12,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from decon_d2.convert.__main__ import main as convert
 from decon_d2.config import build_cfg
 from decon_d2.finetune import FinetuneConfigError, SemSegTrainer, check_finetune_setup
-from decon_d2.utils.paths import REPO_ROOT, config_path
+from tools.paths import REPO_ROOT, config_path
 from tests.helpers import instant_test_cfg, save_decon_checkpoint
 
 FCN = "finetune/demo/fcn_R_50_D6_demo.yaml"

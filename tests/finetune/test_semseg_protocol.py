@@ -14,7 +14,7 @@ from PIL import Image
 from decon_d2.config import build_cfg
 from decon_d2.finetune.photometric import PhotoMetricDistortion, distort
 from decon_d2.finetune.semseg_trainer import SemSegDatasetMapper, build_sem_seg_train_augmentation
-from decon_d2.utils.paths import config_path
+from tools.paths import config_path
 
 # config stem -> (class-area limit, photometric, test short side / long cap, eval period)
 PROTOCOL = {

@@ -15,7 +15,7 @@ from detectron2.evaluation import PascalVOCDetectionEvaluator
 
 from decon_d2.config import build_cfg
 from decon_d2.finetune import FinetuneTrainer
-from decon_d2.build_data.demo_sets.voc import ensure_demo_voc
+from tools.build_data.demo_sets.voc import ensure_demo_voc
 from decon_d2.data.demo_layout import VOC as DEMO_VOC
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """What the tests share (as ``detectron2.utils.testing`` serves Detectron2's own tests): instant
 configs and models, tiny data sets on disk, checkpoints, training drivers."""
-from decon_d2.benchmark.synthetic_batch import synthetic_batch
+from tools.benchmark.synthetic_batch import synthetic_batch
 
 from .checkpoints import perturb_norm_stats, save_decon_checkpoint
 from .configs import R50_OPTS, build_instant_model, decon_opts, instant_test_cfg

@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from decon_d2.utils.paths import REPO_ROOT, config_path
+from tools.paths import REPO_ROOT, config_path
 from decon_d2.variants import get_variant
 
 CONFIG = config_path(get_variant("decon_ml").instant_test)

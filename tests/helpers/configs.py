@@ -4,7 +4,7 @@ import torch
 from detectron2.modeling import build_model
 
 from decon_d2.config import build_cfg
-from decon_d2.utils.paths import config_path
+from tools.paths import config_path
 from decon_d2.variants import get_variant
 
 __all__ = ["R50_OPTS", "decon_opts", "instant_test_cfg", "build_instant_model"]

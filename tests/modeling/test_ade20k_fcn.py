@@ -7,7 +7,7 @@ from detectron2.modeling import build_backbone, build_model
 
 from decon_d2.config import build_cfg
 from decon_d2.modeling.dilated_resnet import stage_geometry
-from decon_d2.utils.paths import config_path
+from tools.paths import config_path
 
 ADE = "finetune/fcn_R_50_D1_ade20k_80k_decon.yaml"
 VOC = "finetune/fcn_R_50_D6_voc12aug_30k_decon.yaml"

@@ -206,7 +206,7 @@ def test_densecl_recipe_switches():
     from decon_d2.data import TwoViewMapper
     from decon_d2.engine.optimizer import build_optimizer
     from decon_d2.config import build_cfg
-    from decon_d2.utils.paths import config_path
+    from tools.paths import config_path
 
     cfg = build_cfg(config_path("densecl_pretrain.yaml"),
                     ["MODEL.DEVICE", "cpu", "MODEL.RESNETS.DEPTH", 18,

@@ -14,8 +14,8 @@ import torch
 from detectron2.utils.events import EventStorage
 from torch.utils.flop_counter import FlopCounterMode
 
-from decon_d2.benchmark import parse_case
-from decon_d2.benchmark.drift import compare_precisions
+from tools.benchmark import parse_case
+from tools.benchmark.drift import compare_precisions
 from decon_d2.engine.optimizer import build_optimizer
 from decon_d2.engine.step import DeConStepTrainer
 from decon_d2.modeling.mlp import Projector2d

@@ -8,7 +8,7 @@ from detectron2.modeling import build_model
 from decon_d2.config import build_cfg
 from decon_d2.modeling import DeConFCN, FCNHead, decoder_spec
 from decon_d2.modeling.sliding_window import sliding_window_logits, window_starts
-from decon_d2.utils.paths import config_path
+from tools.paths import config_path
 from tests.helpers import build_instant_model, decon_opts, instant_test_cfg
 
 FCN_CFG = "finetune/demo/fcn_R_50_D6_demo.yaml"

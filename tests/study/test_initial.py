@@ -1,11 +1,11 @@
-"""The study's iteration-0 baseline (decon_d2/study/initial.py) is the network a fresh
+"""The study's iteration-0 baseline (tools/study/initial.py) is the network a fresh
 pre-training run with the same seed starts from, tensor for tensor."""
 import torch
 from detectron2.utils.env import seed_all_rng
 
 from decon_d2.engine import PretrainTrainer
-from decon_d2.study.initial import save_initial_checkpoint
-from decon_d2.utils.paths import config_path
+from tools.study.initial import save_initial_checkpoint
+from tools.paths import config_path
 from tests.helpers import instant_test_cfg
 
 

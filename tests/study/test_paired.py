@@ -1,9 +1,9 @@
-"""The study's statistics (decon_d2/study/paired.py) against hand-computed values."""
+"""The study's statistics (tools/study/paired.py) against hand-computed values."""
 import math
 
 import pytest
 
-from decon_d2.study.paired import margin, paired, paired_cells
+from tools.study.paired import margin, paired, paired_cells
 
 
 def test_paired_difference_mean_std_and_t_interval():

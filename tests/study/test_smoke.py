@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from decon_d2.utils.paths import REPO_ROOT
+from tools.paths import REPO_ROOT
 
 ROWS = ("(a) Detectron2 random init", "(b) the runs' starting network",
         "(c) SlotCon enc + random FPN", "(d) DeCon-ML enc + random FPN",
@@ -15,7 +15,7 @@ ROWS = ("(a) Detectron2 random init", "(b) the runs' starting network",
 
 
 def _study(out, timeout):
-    cmd = [sys.executable, "-m", "decon_d2.study", "--recipe", "r18", "--data", "demo",
+    cmd = [sys.executable, "-m", "tools.study", "--recipe", "r18", "--data", "demo",
            "--seeds", "0", "--fractions", "0.5", "--iters", "2", "--finetune-iters", "2",
            "--probe-max-images", "4", "--output", str(out)]
     return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)

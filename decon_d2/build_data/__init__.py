@@ -1,7 +1,0 @@
-"""Construction of the data sets built from package files: the embedded demo sets
-(``demo_sets``) and the learning-study sets (``study_sets``).
-
-Never imported by training: ``decon_d2.data`` only registers the names (``data/demo_sets.py``,
-``data/study_sets.py``, folders in ``data/demo_layout.py`` and ``data/study_layout.py``) and a
-loader imports its builder on first use. Command: ``python -m decon_d2.build_data {demo,study}``.
-"""
