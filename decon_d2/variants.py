@@ -6,26 +6,18 @@ records (``decon_meta`` ``variant``) and what the model reports (``model.variant
 from the loss head and the four explicit decoder keys (docs/method.md D1), never the other way
 round.
 
-==================  ============  =========  ============  ===========================
-name                paper         head       decoder type  decoder levels
-==================  ============  =========  ============  ===========================
-slotcon             SlotCon       SlotCon    ""            []
-decon_sl            DeCon-SL      SlotCon    FPN           [p2]
-decon_ml            DeCon-ML      SlotCon    FPN           [p2, p3, p4, p5]
-decon_fcn           DeCon-FCN     SlotCon    FCN           [fcn]
-densecl             DenseCL       DenseCL    ""            []
-decon_densecl_sl    DeCon-SL      DenseCL    FPN           [p2]
-decon_densecl_ml    DeCon-ML      DenseCL    FPN           [p2, p3, p4, p5]
-==================  ============  =========  ============  ===========================
-
-Other decoder levels (cost dials) get a derived label such as ``decon_fpn[p3,p4,p5]``.
+The rows belong to the loss heads: each head's spec (``decon_d2/modeling/heads/<head>/spec.py``,
+``decon_d2.head_specs``) declares its rows, its encoder-only name and the prefix of its decoder
+variants, and ``VARIANTS`` reads them from the registered heads when asked (README.md lists
+them). Other decoder levels (cost dials) get a derived label such as ``decon_fpn[p3,p4,p5]``.
 ``encoder_only`` (the name earlier checkpoints and tools used for ``slotcon``) is an alias.
 """
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import Iterator, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-__all__ = ["Variant", "VARIANTS", "ALIASES", "get_variant", "variant_name", "decoder_layout"]
+from .head_specs import head_spec, head_specs
 
-_HEADS = {"SlotCon": "SlotConHead", "DenseCL": "DenseCLHead"}
+__all__ = ["Variant", "VARIANTS", "ALIASES", "get_variant", "variant_name", "decoder_layout",
+           "catalogue_row"]
 
 
 class Variant(NamedTuple):
@@ -48,28 +40,40 @@ class Variant(NamedTuple):
         return decoder_layout(self.decoder_type, self.decoder_levels)
 
 
-def _row(name, paper, head, decoder_type, levels, pretrain, study=None):
+def catalogue_row(name, paper, head, decoder_type, levels, pretrain, study=None) -> Variant:
+    """A row whose demo, instant-test (and small study) configs follow the naming convention
+    (``demo/<name>_demo.yaml``...); head specs declare their rows with it."""
     small = f"study/small/{name}_study_r18.yaml" if study else None
-    return Variant(name, paper, _HEADS[head], decoder_type, tuple(levels), pretrain,
+    return Variant(name, paper, head, decoder_type, tuple(levels), pretrain,
                    f"demo/{name}_demo.yaml", f"quick_schedules/{name}_instant_test.yaml", study,
                    small)
 
 
-_P2_P5 = ("p2", "p3", "p4", "p5")
+class _Catalogue(Mapping):
+    """name -> row of every registered head, in the order tables list them; read at call time,
+    so a head registered later (a new head's folder) is in it."""
+
+    def _rows(self):
+        return {row.name: row for spec in head_specs() for row in spec.variants}
+
+    def __getitem__(self, name: str) -> Variant:
+        return self._rows()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows())
+
+    def __len__(self) -> int:
+        return len(self._rows())
+
+    def __repr__(self) -> str:
+        return f"VARIANTS({list(self)})"
+
+
 #: name -> row, in the order tables list them
-VARIANTS: Dict[str, Variant] = {v.name: v for v in (
-    _row("slotcon", "SlotCon", "SlotCon", "", (), "slotcon_pretrain.yaml",
-         "study/slotcon_study.yaml"),
-    _row("decon_sl", "DeCon-SL", "SlotCon", "FPN", ("p2",), "decon_sl_pretrain.yaml"),
-    _row("decon_ml", "DeCon-ML", "SlotCon", "FPN", _P2_P5, "decon_pretrain.yaml",
-         "study/decon_ml_study.yaml"),
-    _row("decon_fcn", "DeCon-FCN", "SlotCon", "FCN", ("fcn",), "decon_fcn_pretrain.yaml"),
-    _row("densecl", "DenseCL", "DenseCL", "", (), "densecl_pretrain.yaml"),
-    _row("decon_densecl_sl", "DeCon-SL (DenseCL)", "DenseCL", "FPN", ("p2",),
-         "decon_densecl_sl_pretrain.yaml"),
-    _row("decon_densecl_ml", "DeCon-ML (DenseCL)", "DenseCL", "FPN", _P2_P5,
-         "decon_densecl_ml_pretrain.yaml"),
-)}
+VARIANTS: Mapping[str, Variant] = _Catalogue()
+
+_P2_P5 = ("p2", "p3", "p4", "p5")
+
 #: older spellings still accepted on input (command lines, checkpoints written before the
 #: catalogue): they name the same row
 ALIASES = {"encoder_only": "slotcon"}
@@ -79,8 +83,8 @@ def get_variant(name: str) -> Variant:
     """The row of ``name`` (or an alias); an unknown name is an error listing the names."""
     row = VARIANTS.get(ALIASES.get(name, name))
     if row is None:
-        raise KeyError(f"unknown variant {name!r}; the catalogue (decon_d2/variants.py) has "
-                       f"{list(VARIANTS)} (aliases: {ALIASES})")
+        raise KeyError(f"unknown variant {name!r}; the catalogue (decon_d2/variants.py: the "
+                       f"heads' specs) has {list(VARIANTS)} (aliases: {ALIASES})")
     return row
 
 
@@ -106,5 +110,7 @@ def variant_name(head: str, decoder_type: str, levels: Sequence[str]) -> str:
         if (row.head, row.decoder_type, row.decoder_levels) == (head, decoder_type,
                                                                tuple(levels)):
             return row.name
-    prefix = "decon_densecl_" if head == _HEADS["DenseCL"] else "decon_"
-    return prefix + decoder_layout(decoder_type, levels)
+    spec = head_spec(head)  # an unknown head is an error, not another head's name
+    if not decoder_type and not tuple(levels):
+        return spec.encoder_only
+    return spec.decoder_prefix + decoder_layout(decoder_type, levels)

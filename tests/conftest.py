@@ -1,11 +1,13 @@
 """Shared fixtures. Tests run on CPU in seconds to minutes; no network beyond apt for demo data."""
 import logging
 import os
+import weakref
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")  # before torch is imported (and for subprocesses)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter  # noqa: E402
 
 
 @pytest.fixture
@@ -42,3 +44,25 @@ def reference_run(tmp_path_factory):
     and SLURM tests must reproduce bitwise: its OUTPUT_DIR."""
     from tests.helpers.cluster import run_reference
     return run_reference(tmp_path_factory.mktemp("reference"))
+
+
+@pytest.fixture(autouse=True)
+def _loader_workers_end_with_their_test():
+    """A trainer's data-loader iterator sits in a reference cycle: collected at some later point,
+    its ``__del__`` joins the worker processes inside an unrelated test (a 30 s stall in
+    tests/finetune/ came from tests/engine/test_train.py's killed run). The worker iterators a
+    test starts are shut down when it ends (0.1 s each)."""
+    started = weakref.WeakSet()
+    original = _MultiProcessingDataLoaderIter.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        started.add(self)
+
+    _MultiProcessingDataLoaderIter.__init__ = init
+    try:
+        yield
+    finally:
+        _MultiProcessingDataLoaderIter.__init__ = original
+        for it in list(started):
+            it._shutdown_workers()

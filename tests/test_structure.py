@@ -88,6 +88,7 @@ def test_import_graph_has_no_cycle():
 #: from its own package or a lower layer. ``decon_d2`` itself (registration on import) and the
 #: command-line entry points (``*.__main__``) sit on top of the library; ``tools`` above it all.
 LAYERS = (
+    ("decon_d2.head_specs",),  # the loss-head catalogue every layer above looks heads up in
     ("decon_d2.utils", "decon_d2.conventions", "decon_d2.variants"),
     ("decon_d2.config",),
     ("decon_d2.weights", "decon_d2.data", "decon_d2.modeling"),
@@ -97,7 +98,7 @@ LAYERS = (
     ("decon_d2.engine",),
     ("decon_d2.finetune", "decon_d2.env"),
     ("decon_d2",),
-    ("tools.paths",),
+    ("tools.paths", "tools.batch"),
     ("tools.stages",),
     ("tools.build_data", "tools.protocols", "tools.benchmark"),
     ("tools.demo", "tools.study"),
@@ -180,8 +181,37 @@ def test_tools_is_this_checkouts_package():
 def test_layering_check_finds_a_planted_upward_import():
     graph = {"decon_d2.modeling.mlp": {"decon_d2.engine.hooks"}, "decon_d2.engine.hooks": set()}
     assert layering_violations(graph) == [
-        "decon_d2.modeling.mlp (layer 2) imports decon_d2.engine.hooks (layer 6)"]
+        "decon_d2.modeling.mlp (layer 3) imports decon_d2.engine.hooks (layer 7)"]
 
+
+#: packages that need key names (``decon_d2.weights``), never the converter itself
+NOT_CONVERTING = ("decon_d2.engine", "decon_d2.finetune", "decon_d2.visualize")
+
+
+def converter_imports(graph):
+    """Imports of ``decon_d2.convert`` (or a module of it) by a :data:`NOT_CONVERTING` module."""
+    def inside(module, package):
+        return module == package or module.startswith(package + ".")
+
+    return [f"{m} imports {t}" for m, targets in sorted(graph.items())
+            if any(inside(m, p) for p in NOT_CONVERTING)
+            for t in sorted(targets) if inside(t, "decon_d2.convert")]
+
+
+def test_engine_finetune_and_visualize_never_import_the_converter():
+    """They ask ``decon_d2.weights`` what a key means and ``decon_d2.config`` for a run's config;
+    functions' own imports count too."""
+    assert converter_imports(import_graph(nested=True)) == []
+
+
+def test_converter_check_finds_a_planted_import():
+    graph = {"decon_d2.engine.initial_weights": {"decon_d2.convert.core", "decon_d2.weights"},
+             "decon_d2.finetune": {"decon_d2.convert"},
+             "decon_d2.visualize.__main__": {"decon_d2.converter_like"},
+             "decon_d2.probe.weights": {"decon_d2.convert.targets"}}
+    assert converter_imports(graph) == [
+        "decon_d2.engine.initial_weights imports decon_d2.convert.core",
+        "decon_d2.finetune imports decon_d2.convert"]
 
 def test_cycle_finder_finds_a_planted_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}

@@ -18,7 +18,7 @@ PRETRAIN = "configs/yourdata/decon_ml_continue_imagenet_cpu.yaml"
 FINETUNE = "configs/finetune/yourdata/mask_rcnn_R_50_FPN_yourdata_cpu.yaml"
 SMALL = ["INPUT.MIN_SIZE_TRAIN", "(96,)", "INPUT.MAX_SIZE_TRAIN", "128",
          "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128", "DATALOADER.NUM_WORKERS", "0",
-         "MODEL.RPN.POST_NMS_TOPK_TEST", "100", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "64"]
+         "MODEL.RPN.POST_NMS_TOPK_TEST", "100", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "16"]
 
 
 def _run(data_root, *cmd):
@@ -64,7 +64,7 @@ SEG_FINETUNE = "configs/finetune/yourdata/semantic_R_50_FPN_yourdata_cpu.yaml"
 
 
 @pytest.mark.slow
-def test_label_folders_to_finetuned_miou(tmp_path):
+def test_label_folders_to_finetuned_miou(tmp_path, monkeypatch):
     """The semantic half of the walkthrough: image + label-PNG folders declared in the config,
     a DeCon-ML checkpoint converted for Semantic FPN (encoder and FPN transferred), fine-tuned
     and evaluated: mIoU in results.json; a class count or ignore value that contradicts the
@@ -92,10 +92,20 @@ def test_label_folders_to_finetuned_miou(tmp_path):
     assert {"mIoU", "fwIoU", "pACC"} <= set(results["my_seg_val"]["sem_seg"]), results
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DETECTRON2_DATASETS": str(data)}
-    for key, value, said in (("MODEL.SEM_SEG_HEAD.NUM_CLASSES", 2, "NUM_CLASSES 3"),
-                             ("MODEL.SEM_SEG_HEAD.IGNORE_VALUE", 0, "IGNORE_VALUE 255")):
-        run = subprocess.run([sys.executable, "train_net.py", "--config-file", SEG_FINETUNE,
-                              *map(str, common), key, str(value), "OUTPUT_DIR",
-                              str(out / "bad")], cwd=REPO_ROOT, env=env, capture_output=True,
-                             text=True, timeout=600)
-        assert run.returncode != 0 and said in run.stderr + run.stdout, run.stderr[-2000:]
+    run = subprocess.run([sys.executable, "train_net.py", "--config-file", SEG_FINETUNE,
+                          *map(str, common), "MODEL.SEM_SEG_HEAD.NUM_CLASSES", "2", "OUTPUT_DIR",
+                          str(out / "bad")], cwd=REPO_ROOT, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode != 0 and "NUM_CLASSES 3" in run.stderr + run.stdout, run.stderr[-2000:]
+    assert not (out / "bad" / "metrics.json").exists()  # stopped before training
+    # the ignore value goes through the same check (records_check.check_num_classes): in-process
+    from decon_d2.config import build_cfg
+    from decon_d2.data import register_declared_datasets
+    from decon_d2.finetune import FinetuneConfigError
+    from decon_d2.finetune.records_check import check_num_classes
+
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(data))
+    cfg = build_cfg(str(REPO_ROOT / SEG_FINETUNE), ["MODEL.SEM_SEG_HEAD.IGNORE_VALUE", "0"])
+    register_declared_datasets(cfg)
+    with pytest.raises(FinetuneConfigError, match="IGNORE_VALUE 255"):
+        check_num_classes(cfg)

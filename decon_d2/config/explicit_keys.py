@@ -6,13 +6,15 @@ command line are merged before anything can tell them apart, and a value equal t
 changes nothing anyway. Pre-training honours an explicit ``SOLVER.MAX_ITER`` /
 ``SOLVER.WARMUP_ITERS`` over the epoch arithmetic (``pretrain_trainer.derive_schedule``) and warns
 about the Detectron2 keys its recipe does not read; fine-tuning warns about the pre-training
-keys (``*.DECON.*``) it does not read.
+keys (``*.DECON.*``) it does not read. The keys only one loss head reads are that head's
+(``HeadSpec.own_keys``, ``decon_d2/head_specs.py``): any other head's are named when set.
 """
 import functools
 from typing import List
 
 from detectron2.config import CfgNode, get_cfg
 
+from ..head_specs import head_spec, head_specs
 from .keys import add_decon_config
 
 _SCHEDULE = "the lr follows a linear warm-up and a cosine (SOLVER.DECON.*, docs/engine.md)"
@@ -35,8 +37,13 @@ PRETRAIN_IGNORES = {
 FINETUNE_IGNORES = ("MODEL.DECON", "SOLVER.DECON", "INPUT.DECON")
 
 
-@functools.lru_cache(maxsize=1)
 def defaults() -> CfgNode:
+    """The default config of the heads registered now (a head registered later adds a node)."""
+    return _defaults(head_specs())
+
+
+@functools.lru_cache(maxsize=4)
+def _defaults(specs) -> CfgNode:
     cfg = add_decon_config(get_cfg())
     cfg.freeze()
     return cfg
@@ -58,14 +65,11 @@ def _leaves(node, prefix: str):
         yield from (_leaves(v, f"{prefix}.{k}") if isinstance(v, CfgNode) else [f"{prefix}.{k}"])
 
 
-#: speed and memory keys of one loss head that the other does not read (both have a
-#: DEC_PROJ_CHECKPOINT: setting the wrong one would silently change nothing)
-HEAD_ONLY_KEYS = {
-    "SlotConHead": ("MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT", "MODEL.DECON.SLOTCON.PROJ_IMPL",
-                    "MODEL.DECON.SLOTCON.PROJ_RECOMPUTE_NORM_ACT"),
-    "DenseCLHead": ("MODEL.DECON.DENSECL.DEC_PROJ_CHECKPOINT",
-                    "MODEL.DECON.DENSECL.LOSS_CHUNK_ROWS"),
-}
+def other_heads_keys(head: str) -> List[str]:
+    """The keys only the *other* registered heads read (``HeadSpec.own_keys``, e.g. a memory
+    dial of each head: setting the wrong one would silently change nothing)."""
+    head_spec(head)  # an unknown head is an error naming the known ones
+    return [k for spec in head_specs() if spec.name != head for k in spec.own_keys]
 
 
 def ignored_in_pretraining(cfg) -> List[str]:
@@ -73,9 +77,8 @@ def ignored_in_pretraining(cfg) -> List[str]:
     out = [f"{k} is set to {value(cfg, k)!r} but pre-training ignores it: {why}"
            for k, why in PRETRAIN_IGNORES.items() if is_explicit(cfg, k)]
     head = cfg.MODEL.DECON.HEAD.NAME
-    other = HEAD_ONLY_KEYS.get("DenseCLHead" if head != "DenseCLHead" else "SlotConHead", ())
     out += [f"{k} is set to {value(cfg, k)!r} but the loss head is {head} (MODEL.DECON.HEAD.NAME), "
-            f"which does not read it" for k in other if is_explicit(cfg, k)]
+            f"which does not read it" for k in other_heads_keys(head) if is_explicit(cfg, k)]
     if cfg.SOLVER.DECON.OPTIMIZER != "SGD" and is_explicit(cfg, "SOLVER.NESTEROV"):
         out.append(f"SOLVER.NESTEROV is set but SOLVER.DECON.OPTIMIZER is "
                    f"{cfg.SOLVER.DECON.OPTIMIZER!r}: only SGD reads it")

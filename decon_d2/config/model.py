@@ -47,48 +47,15 @@ def add_model_keys(cfg):
     _C.MODEL.DECON.HEAD = CN()
     # Name of the loss head in SSL_HEAD_REGISTRY (one instance on the encoder, one per level).
     _C.MODEL.DECON.HEAD.NAME = "SlotConHead"
+    # Each registered head adds its own node, MODEL.DECON.<NODE> (its folder's config.py,
+    # declared by its spec: decon_d2/head_specs.py); add_decon_config adds them all.
 
-    _C.MODEL.DECON.SLOTCON = CN()
-    # K, number of prototypes of the encoder head (256 for COCO, 2048 for ImageNet in SlotCon).
-    _C.MODEL.DECON.SLOTCON.NUM_PROTOTYPES = 256
-    # K of each decoder head; 0 = same as NUM_PROTOTYPES (the authors' default).
-    _C.MODEL.DECON.SLOTCON.NUM_PROTOTYPES_DEC = 0
-    # Hidden width of the encoder projector (1x1-conv MLP in -> hidden -> hidden -> out).
-    _C.MODEL.DECON.SLOTCON.PROJ_HIDDEN_DIM = 4096
-    # Hidden width of the decoder projectors; 0 = same as PROJ_HIDDEN_DIM (a cost dial: the p2
-    # projector dominates the FLOPs of DeCon).
-    _C.MODEL.DECON.SLOTCON.DEC_PROJ_HIDDEN_DIM = 0
-    # Activation checkpointing of the decoder projectors (memory dial, off by default): their
-    # 4096-channel hidden activations at p2 resolution dominate training memory; on, only the
-    # projector input is kept and the projector forward runs again during backward (same loss and
-    # gradients, norm running statistics updated once; costs about one extra projector forward).
-    _C.MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT = False
-    # How the projectors compute (same numbers either way, docs/benchmarks.md): "gemm" = matrix
-    # products on the pixels x channels matrix of both views at once, norm statistics per view
-    # (faster); "conv" = 1x1 convolutions view by view (the reference). Norms other than the
-    # BatchNorm family fall back to "conv".
-    _C.MODEL.DECON.SLOTCON.PROJ_IMPL = "gemm"
-    # Memory option of every projector ("gemm" only): one view at a time, only the pre-norm
-    # hidden activations kept for backward, norm + GELU recomputed there (elementwise work, no
-    # extra GEMM); same numbers, about 2 % more step time on CPU (docs/benchmarks.md).
-    _C.MODEL.DECON.SLOTCON.PROJ_RECOMPUTE_NORM_ACT = False
-    # Output width of the projectors = prototype and slot dimension.
-    _C.MODEL.DECON.SLOTCON.PROJ_OUT_DIM = 256
-    # Hidden width of the student-only slot predictor (MLP out -> hidden -> hidden -> out).
-    _C.MODEL.DECON.SLOTCON.PRED_HIDDEN_DIM = 4096
-    # Teacher temperature of the group loss; also the grouping attention temperature.
-    _C.MODEL.DECON.SLOTCON.TEACHER_TEMP = 0.07
-    # Student temperature of the group loss.
-    _C.MODEL.DECON.SLOTCON.STUDENT_TEMP = 0.1
-    # Temperature of the slot contrastive (InfoNCE) loss; the loss is also scaled by 2 * this.
-    _C.MODEL.DECON.SLOTCON.CONTRAST_TEMP = 0.2
-    # w_g of the encoder head: L = w_g * L_group + (1 - w_g) * L_contrast.
-    _C.MODEL.DECON.SLOTCON.GROUP_LOSS_WEIGHT = 0.5
-    # w_g of every decoder head.
-    _C.MODEL.DECON.SLOTCON.GROUP_LOSS_WEIGHT_DEC = 0.5
-    # EMA momentum of each head's center buffer (c <- m * c + (1 - m) * batch mean).
-    _C.MODEL.DECON.SLOTCON.CENTER_MOMENTUM = 0.9
-    # Norm of the projector and predictor hidden layers (resolved by modeling/norm.py, like the
-    # backbone's): "SyncBN" becomes "BN" in one process and naive sync BN on CPU multi-process.
-    _C.MODEL.DECON.SLOTCON.NORM = "SyncBN"
+    # MoCo's batch shuffle (shuffle-BN) for the teacher backbone: with several processes the
+    # teacher sees its views in a batch order shuffled across processes and its features are
+    # unshuffled afterwards, so per-process BN statistics do not pair a query with its key.
+    # One process: nothing to shuffle across, no effect. Use with RESNETS/FPN.NORM "BN".
+    _C.MODEL.DECON.TEACHER_BATCH_SHUFFLE = False
+    # Zero-initialise the last norm gamma of every residual block (SlotCon, torchvision's
+    # zero_init_residual); DenseCL's ResNet does not (False).
+    _C.MODEL.DECON.ZERO_INIT_RESIDUAL = True
     return cfg

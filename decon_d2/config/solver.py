@@ -54,6 +54,9 @@ def add_solver_keys(cfg):
     # wait in the next step's all-reduce) stays far below it (docs/cluster.md).
     # $DECON_DIST_TIMEOUT_S overrides it.
     _C.DECON.DIST_TIMEOUT_S = 600
+    # Weight decay on biases and norm parameters too (DenseCL/MoCo's SGD decays every
+    # parameter); False = SlotCon's rule (1-D parameters get none). SGD and AdamW only.
+    _C.DECON.WEIGHT_DECAY_NORM_BIAS = False
     # AMP compute dtype when SOLVER.AMP.ENABLED: "float16" (with a GradScaler) or "bfloat16" (none).
     _C.AMP.PRECISION = "float16"
     return cfg

@@ -11,14 +11,14 @@ import logging
 import os
 import sys
 
-from . import rules
-from .c4_target import TARGETS, finetune_cfg_for
 from .core import convert_to_d2
+from ..config import build_cfg, find_pretrain_config
 from ..utils.atomic import atomic_write
-from .formats import ConversionError
+from .errors import ConversionError
 from ..conventions import check_conventions, depth_error
+from .targets import TARGETS, finetune_cfg_for, target_shapes
 from ..weights import WeightsReadError, fpn_channels, read_torch, resnet_depth, write_pkl_tmp
-from .verify import find_pretrain_config, verify
+from .verify import verify
 
 __all__ = ["main", "build_parser", "report_path"]
 
@@ -72,13 +72,9 @@ def _usage_error(msg: str) -> int:
 
 
 def _load_finetune_cfg(path):
-    from detectron2.config import get_cfg
-
-    from ..config import add_decon_config
     from ..data import register_declared_datasets
 
-    cfg = add_decon_config(get_cfg())
-    cfg.merge_from_file(path)
+    cfg = build_cfg(path)
     register_declared_datasets(cfg)  # as setup() does: the config's data sets exist by name
     return cfg
 
@@ -134,7 +130,7 @@ def _run(args) -> int:
         branch=args.branch,
         include_decoder=False if args.encoder_only or args.decoder == "none" else None,
         allow_partial=args.allow_partial,
-        target=rules.target_shapes(cfg),
+        target=target_shapes(cfg),
         meta=record,
         epoch=source.epoch,
     )

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import rules
-from ..weights import ConvertedRecord, fpn_channels, resnet_depth, set_resnet_depth
-from .formats import detect_layout
+from ..config import build_cfg
+from ..weights import (FPN_LEVELS, ConvertedRecord, d2_to_torchvision, detect_layout,
+                       encoder_prefix, fpn_channels, is_encoder_key, resnet_depth)
+from .targets import pretraining_overlay
 
 __all__ = ["Reference", "build_reference"]
 
@@ -59,9 +60,9 @@ def _torchvision_reference(d2_state: Mapping[str, np.ndarray], record: Converted
 
     depth = resnet_depth(d2_state, default=50)
     resnet = getattr(torchvision.models, f"resnet{depth}")(weights=None).eval()
-    prefix = rules.encoder_prefix(d2_state)
-    body = {rules.d2_to_torchvision(k[len(prefix):]): torch.as_tensor(v)
-            for k, v in d2_state.items() if rules.is_encoder_key(k)}
+    prefix = encoder_prefix(d2_state)
+    body = {d2_to_torchvision(k[len(prefix):]): torch.as_tensor(v)
+            for k, v in d2_state.items() if is_encoder_key(k)}
     result = resnet.load_state_dict(body, strict=False)
     if result.unexpected_keys or set(result.missing_keys) - {"fc.weight", "fc.bias"}:
         raise RuntimeError(f"torchvision reference does not take the converted encoder: {result}")
@@ -98,22 +99,16 @@ def _torchvision_reference(d2_state: Mapping[str, np.ndarray], record: Converted
 
 
 def _decon_cfg_from_record(record: ConvertedRecord, state):
-    from detectron2.config import get_cfg
-
-    from ..config import add_decon_config
-
-    cfg = add_decon_config(get_cfg())
-    cfg.MODEL.DEVICE = "cpu"
-    set_resnet_depth(cfg, resnet_depth(state, default=50))
-    cfg.MODEL.FPN.OUT_CHANNELS = fpn_channels(state) or cfg.MODEL.FPN.OUT_CHANNELS
+    """The pre-training backbone the record and the tensors (depth, FPN width) describe, with
+    the record's norms and FCN geometry."""
+    cfg = build_cfg()
+    cfg.defrost()
+    pretraining_overlay(cfg, record.conventions, resnet_depth(state, default=50),
+                        fpn_channels(state))
     cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
-    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = bool(record.stride_in_1x1)
     cfg.MODEL.RESNETS.NORM = record.norm or "SyncBN"
     cfg.MODEL.FPN.IN_FEATURES = ["res2", "res3", "res4", "res5"]
     cfg.MODEL.FPN.NORM = record.fpn_norm or "SyncBN"
-    cfg.MODEL.BACKBONE.FREEZE_AT = 0
-    cfg.MODEL.PIXEL_MEAN = list(record.pixel_mean)
-    cfg.MODEL.PIXEL_STD = list(record.pixel_std)
     fcn = record.fcn or {}  # the FCN geometry's own fields (decon_d2/weights/run_record.py)
     for key, name in (("CONVS_DIM", "channels"), ("NUM_CONVS", "num_convs"),
                       ("DILATION", "dilation"), ("NORM", "norm")):
@@ -159,7 +154,7 @@ def build_reference(layout: str, branch: str, source_state: Mapping[str, torch.T
         desc = f"DeCon model ({branch}.backbone) from the pre-training config"
     else:
         state = _backbone_state(source_state, branch)
-        levels = [f"p{s}" for s in rules.FPN_LEVELS if f"fpn_output{s}.weight" in state]
+        levels = [f"p{s}" for s in FPN_LEVELS if f"fpn_output{s}.weight" in state]
         kind = "FCN" if any(k.startswith("fcn.") for k in state) else "FPN"
         levels = ["fcn"] if kind == "FCN" else levels
         net = build_decon_backbone(_decon_cfg_from_record(record, state), out_levels=levels,

@@ -32,14 +32,14 @@ every conversion:
 The pre-training side ("reference") is built by ``reference.py``.
 """
 import logging
-import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 
-from . import rules
-from ..weights import read_pkl
+from ..weights import (BOTTOM_UP, FPN_LEVELS, encoder_relative, has_c4_head, is_encoder_key,
+                       read_pkl)
 from .c4_target import res5_from_roi_head
+from .groups import HEAD_GROUPS, target_group
 from .reference import Reference, build_reference
 
 __all__ = ["load_check", "compare_features", "verify", "TOLERANCE", "comparison_cfg"]
@@ -93,7 +93,7 @@ def load_check(model, pkl_path: str, allowed_missing_groups) -> Tuple[List[str],
     missing: Dict[str, int] = {}
     for k in state:
         if k not in written.state_dict:
-            g = rules.target_group(k)
+            g = target_group(k)
             missing[g] = missing.get(g, 0) + 1
     bad = {g: n for g, n in missing.items() if g not in allowed_missing_groups}
     if bad:
@@ -178,7 +178,7 @@ def verify(pkl_path: str, cfg, report, source_state, pretrain_cfg=None,
     record = report.record
     result: Dict[str, Any] = {"tolerance": tolerance, "errors": [], "notes": []}
     model = build_finetune_model(cfg)
-    allowed = set(rules.HEAD_GROUPS) | {"fpn_output (not pre-trained)"}
+    allowed = set(HEAD_GROUPS) | {"fpn_output (not pre-trained)"}
     if report.decoder != "fpn":
         allowed |= {"fpn_lateral (not pre-trained)"}
     if report.decoder != "fcn":
@@ -215,7 +215,7 @@ def verify(pkl_path: str, cfg, report, source_state, pretrain_cfg=None,
     if result["max"] > tolerance:
         result["errors"].append(f"features differ from the pre-training network: max |diff| "
                                 f"{result['max']:.3g} > {tolerance:g} ({diffs})")
-    skipped = [f"p{s}" for s in rules.FPN_LEVELS if report.decoder == "fpn"
+    skipped = [f"p{s}" for s in FPN_LEVELS if report.decoder == "fpn"
                and f"p{s}" not in levels]
     if skipped:
         result["notes"].append(f"{skipped} not compared: their output convs were not pre-trained "
@@ -229,25 +229,8 @@ def verify(pkl_path: str, cfg, report, source_state, pretrain_cfg=None,
 def _resnet_names(d2_state):
     """A C4 file's encoder under the ResNet's own names (``backbone.bottom_up.res5.*`` for
     ``roi_heads.res5.*``), as the torchvision reference reads them; other files unchanged."""
-    if not rules.has_c4_head(d2_state):
+    if not has_c4_head(d2_state):
         return d2_state
-    return {(rules.BOTTOM_UP + rules.encoder_relative(k) if rules.is_encoder_key(k) else k): v
+    return {(BOTTOM_UP + encoder_relative(k) if is_encoder_key(k) else k): v
             for k, v in d2_state.items()}
 
-
-def find_pretrain_config(input_path: str, explicit: Optional[str]):
-    """The pre-training config: ``explicit``, else ``config.yaml`` beside the checkpoint (where
-    Detectron2's ``default_setup`` writes it), else None."""
-    path = explicit or os.path.join(os.path.dirname(os.path.abspath(input_path)), "config.yaml")
-    if not os.path.isfile(path):
-        if explicit:
-            raise FileNotFoundError(explicit)
-        return None
-    from detectron2.config import get_cfg
-
-    from ..config import add_decon_config
-
-    cfg = add_decon_config(get_cfg())
-    cfg.set_new_allowed(True)
-    cfg.merge_from_file(path)
-    return cfg if cfg.MODEL.META_ARCHITECTURE == "DeCon" else None

@@ -3,9 +3,10 @@
 ``load_initial_weights(model, cfg)`` reads the file with ``decon_d2.weights.read_weights`` (any
 layout, with its record and input conventions), maps it onto the **student** and then copies the
 student into the teacher (``copy_student_to_teacher``, the fresh-run rule), so both start from
-the same weights. Names go through the converter's rules in the other direction
-(``convert.formats.classify``: torchvision -> Detectron2 ResNet names, the authors'
-``encoder_*``/``decoder_*``, our ``<branch>.backbone.*``); no second rule set. What loads:
+the same weights. Names go through the converter's key rules in the other direction
+(``decon_d2.weights.classify``: torchvision -> Detectron2 ResNet names, the authors'
+``encoder_*``/``decoder_*``, our ``<branch>.backbone.*``, Detectron2 names; back to our names by
+``decon_d2.weights.pretrain_key``); no second rule set. What loads:
 
 - the encoder (every ResNet key; only norm statistics may be absent, e.g. Caffe2's affine-only
   BN, and then start at 0 / 1), from every layout;
@@ -29,8 +30,7 @@ from typing import Dict
 import torch
 
 from decon_d2.conventions import check_conventions
-from decon_d2.convert.formats import Action, classify
-from decon_d2.weights import read_weights
+from decon_d2.weights import classify, pretrain_key, read_weights
 
 from .initial_weights_report import InitialWeightsError, InitReport
 
@@ -39,35 +39,6 @@ __all__ = ["load_initial_weights", "InitialWeightsError", "InitReport"]
 _BN_STATS = (".running_mean", ".running_var", ".num_batches_tracked")
 _STUDENT = "student."
 _QUEUE = re.compile(r"\.queue(_\w+)?$")
-
-
-def _classify_d2(key: str) -> Action:
-    """A Detectron2 ``.pkl`` key (Mask R-CNN names or bare ResNet names)."""
-    if key.startswith("backbone.bottom_up."):
-        return Action("encoder", key[len("backbone.bottom_up."):])
-    bare = re.match(r"backbone\.((?:stem|res[2-5])\..*)", key)  # ResNet-only models (FCN)
-    if bare:
-        return Action("encoder", bare.group(1))
-    if key.startswith(("backbone.fpn_lateral", "backbone.fpn_output", "sem_seg_head.convs.")):
-        return Action("decoder", key)  # the fine-tuning name, as ``classify`` gives it
-    if re.match(r"(stem|res[2-5])\.", key):
-        return Action("encoder", key)
-    if key.startswith(("proposal_generator.", "roi_heads.", "sem_seg_head.")):
-        return Action("drop", "detector head (fine-tuning only)")
-    if key.startswith(("linear.", "fc")):
-        return Action("drop", "ImageNet classifier, not part of the backbone")
-    return Action("unknown")
-
-
-def _pretrain_name(action: Action) -> str:
-    """The student key of a converter ``Action``: the reverse of the converter's target names
-    (ResNet under ``backbone.bottom_up``, FPN under ``backbone``, the FCN decoder, which
-    fine-tuning holds as ``sem_seg_head.convs``, under ``backbone.fcn.convs``)."""
-    if action.kind == "encoder":
-        return _STUDENT + "backbone.bottom_up." + action.name
-    if action.name.startswith("sem_seg_head.convs."):
-        return _STUDENT + "backbone.fcn." + action.name[len("sem_seg_head."):]
-    return _STUDENT + action.name
 
 
 def _head_sources(state, branch: str) -> Dict[str, str]:
@@ -89,9 +60,9 @@ def _plan(weights, branch: str, target: Dict[str, torch.Tensor], report: InitRep
     for key in state:
         if layout == "ours" and ".heads." in key:
             continue
-        action = _classify_d2(key) if layout == "detectron2" else classify(layout, key, branch)
+        action = classify(layout, key, branch)
         if action.kind in ("encoder", "decoder"):
-            name = _pretrain_name(action)
+            name = pretrain_key(action)
             if name in target:
                 plan[name] = key
             elif action.kind == "decoder":

@@ -14,6 +14,7 @@ from detectron2.data import DatasetCatalog
 from detectron2.engine.hooks import HookBase
 from detectron2.utils import comm
 
+from decon_d2.head_specs import head_spec
 from decon_d2.probe import load_images
 from decon_d2.visualize import slot_map_grid
 
@@ -30,10 +31,10 @@ class SlotMapHook(HookBase):
     def __init__(self, cfg):
         d = cfg.TEST.DECON
         self.period = d.VIS_PERIOD
-        if cfg.MODEL.DECON.HEAD.NAME != "SlotConHead":
+        if not head_spec(cfg.MODEL.DECON.HEAD.NAME).slot_maps:
             raise ValueError(f"TEST.DECON.VIS_PERIOD > 0 draws prototype assignments, which "
-                             f"{cfg.MODEL.DECON.HEAD.NAME} has none of (SlotCon heads only): set "
-                             "TEST.DECON.VIS_PERIOD 0")
+                             f"{cfg.MODEL.DECON.HEAD.NAME} has none of (heads whose spec sets "
+                             "slot_maps only, e.g. SlotCon's): set TEST.DECON.VIS_PERIOD 0")
         self.dataset = d.VIS_DATASET or d.PROBE_VAL
         if not self.dataset:
             raise ValueError("TEST.DECON.VIS_PERIOD > 0 needs TEST.DECON.VIS_DATASET (or "

@@ -15,8 +15,8 @@ import os
 from typing import Dict, List, Optional, Tuple
 
 from ..conventions import SYNC_NORMS, check_conventions
-from ..convert.rules import DECODER_PREFIXES, target_shapes
-from ..weights import ConvertedRecord, ResNetDepthError, read_pkl, resnet_depth
+from ..modeling.shapes import model_shapes
+from ..weights import DECODER_PREFIXES, ConvertedRecord, ResNetDepthError, read_pkl, resnet_depth
 
 #: ``MODEL.WEIGHTS`` placeholder of the shipped fine-tune configs (the moco/_moco.yaml pattern)
 WEIGHTS_SENTINEL = "See Instructions"
@@ -48,7 +48,7 @@ def _fit_errors(cfg, shapes: Dict[str, tuple]) -> List[str]:
     """Converted tensors that have no place (name, shape) in the model of ``cfg``."""
     if cfg.MODEL.TRANSFER.DECODER == "random":  # the decoder is not loaded
         shapes = {k: v for k, v in shapes.items() if not k.startswith(DECODER_PREFIXES)}
-    target = target_shapes(cfg)
+    target = model_shapes(cfg)
     extra = sorted(k for k in shapes if k not in target)
     wrong = sorted(f"{k} {shapes[k]} vs {target[k]}" for k in shapes
                    if k in target and shapes[k] != target[k])

@@ -16,9 +16,9 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 
-from ..convert.rules import DECODER_PREFIXES
 from ..engine.base_trainer import DeConTrainerBase
 from ..config.explicit_keys import ignored_in_finetuning
+from ..weights import DECODER_PREFIXES
 from .preflight import check_finetune_setup
 from .records_check import check_num_classes, mask_format_for
 from .results import write_results

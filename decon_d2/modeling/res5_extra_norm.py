@@ -8,8 +8,9 @@ extra norm is of type ``MODEL.RESNETS.NORM`` (SyncBN in the protocol), is never 
 and normalises the region features before the box predictor: the MoCo protocol's answer to
 pre-trained features whose scale is not that of supervised ImageNet features.
 
-It lives with the converter because the C4 target (``c4_target.py``) is built from it and the
-converter sits below ``decon_d2.finetune`` in the package layers (tests/test_structure.py).
+It lives in ``decon_d2.modeling`` because the converter's C4 target
+(``decon_d2/convert/targets.py``) is built from it and the converter sits below
+``decon_d2.finetune`` in the package layers (tests/test_structure.py).
 """
 from detectron2.layers import get_norm
 from detectron2.modeling import ROI_HEADS_REGISTRY

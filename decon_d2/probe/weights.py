@@ -18,7 +18,6 @@ the level's output conv; the others are reported as unavailable, never computed 
 weights. The depth (ResNet-18/34/50/101/152) and the FPN width are read off the file's tensors
 (``decon_d2/weights/geometry.py``).
 """
-import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -28,9 +27,9 @@ from detectron2.modeling.backbone.fpn import build_resnet_fpn_backbone
 
 from ..conventions import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Conventions
 from ..convert import ConversionError, convert_to_d2
-from ..convert import rules
-from ..weights import (ConvertedRecord, ResNetDepthError, WeightsReadError, read_weights,
-                       fpn_channels, resnet_depth, set_resnet_depth)
+from ..convert.targets import finetune_cfg_for, target_shapes
+from ..weights import (BOTTOM_UP, ConvertedRecord, ResNetDepthError, WeightsReadError,
+                       bottom_up_name, read_weights, fpn_channels, resnet_depth)
 
 __all__ = ["ProbeBackbone", "ProbeWeightsError", "load_probe_backbone", "LEVELS"]
 
@@ -92,13 +91,9 @@ def _infer_depth(keys: Iterable[str]) -> int:
 
 
 def _backbone_cfg(depth: int, conv: Optional[Conventions] = None, fpn_width=None):
-    conv = conv or Conventions()
-    cfg = rules.default_finetune_cfg(conv.pixel_mean, conv.pixel_std, conv.input_format,
-                                     conv.stride_in_1x1)
-    set_resnet_depth(cfg, depth)
-    cfg.MODEL.FPN.OUT_CHANNELS = int(fpn_width or cfg.MODEL.FPN.OUT_CHANNELS)
-    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
-    return cfg
+    """The converter's Mask R-CNN R50-FPN target (its ResNet + FPN: res2..res5, p2..p5) at
+    ``depth`` and ``fpn_width`` (None: 256)."""
+    return finetune_cfg_for("fpn", conv or Conventions(), depth, fpn_width)
 
 
 def _build(cfg) -> torch.nn.Module:
@@ -112,8 +107,7 @@ def _build(cfg) -> torch.nn.Module:
 def _bottom_up_names(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """ResNet-only Detectron2 models (the FCN segmentor) name the encoder ``backbone.res*``;
     the probe's ResNet + FPN holds it under ``backbone.bottom_up.``."""
-    return {("backbone.bottom_up." + k[len("backbone."):]
-             if re.match(r"backbone\.(stem|res[2-5])\.", k) else k): v for k, v in state.items()}
+    return {bottom_up_name(k): v for k, v in state.items()}
 
 
 def _d2_state(path: str, branch: Optional[str], unsafe_load: bool):
@@ -124,19 +118,18 @@ def _d2_state(path: str, branch: Optional[str], unsafe_load: bool):
         raise ProbeWeightsError(str(e)) from e
     record = weights.record if isinstance(weights.record, ConvertedRecord) else None
     state = _bottom_up_names(weights.state_dict)
-    if weights.layout != "detectron2" and not any(k.startswith("backbone.bottom_up.")
-                                                  for k in state):
+    if weights.layout != "detectron2" and not any(k.startswith(BOTTOM_UP) for k in state):
         depth = _infer_depth(state)
         try:
             state, report = convert_to_d2(state, branch=branch, meta=weights.pretrain_record,
                                           epoch=weights.epoch,
-                                          target=rules.target_shapes(
+                                          target=target_shapes(
                                               _backbone_cfg(depth, fpn_width=fpn_channels(state))))
         except ConversionError as e:
             raise ProbeWeightsError(f"{path}: {e}") from e
         record = report.record
         state = {k: torch.as_tensor(v) for k, v in state.items()}
-    if not any(k.startswith("backbone.bottom_up.") for k in state):
+    if not any(k.startswith(BOTTOM_UP) for k in state):
         raise ProbeWeightsError(f"{path}: no backbone.bottom_up.* keys (expected Detectron2 names, "
                                 "e.g. a decon-convert .pkl)")
     return state, record or ConvertedRecord.from_dict(None), _infer_depth(state)

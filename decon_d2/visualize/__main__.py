@@ -14,7 +14,7 @@ from PIL import Image
 
 import decon_d2  # noqa: F401  (registers the meta-architecture)
 
-from ..convert.verify import find_pretrain_config
+from ..config import find_pretrain_config
 from ..data.image_folder import list_images
 from ..probe import load_images
 from ..utils.atomic import atomic_write

@@ -7,26 +7,27 @@ lenient, because files outlive the code that wrote them: a missing key takes the
 default (and is listed in ``missing``, so that a caller can say it assumed one), an unknown key is
 kept in ``extra`` and written back by ``to_dict``, so a round trip loses nothing. The variant is
 a catalogue name (``decon_d2/variants.py``): the alias ``encoder_only`` that earlier checkpoints
-wrote is read as ``slotcon``, or ``densecl`` for a DenseCL head.
+wrote is read as the recorded head's encoder-only variant (``slotcon``, ``densecl``; the head's
+spec, ``decon_d2/head_specs.py``).
 """
 import copy
 import dataclasses
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple
 
 from ..conventions import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Conventions
+from ..head_specs import head_spec
 from ..variants import ALIASES, VARIANTS, decoder_layout, get_variant
 
-__all__ = ["PretrainRecord", "ConvertedRecord", "catalogue_variant", "DENSECL_HEAD"]
-
-#: the loss head whose encoder-only variant is ``densecl`` (``MODEL.DECON.HEAD.NAME``)
-DENSECL_HEAD = "DenseCLHead"
+__all__ = ["PretrainRecord", "ConvertedRecord", "catalogue_variant"]
 
 
 def catalogue_variant(name: Optional[str], ssl_head: Optional[str]) -> Optional[str]:
-    """``name`` as the catalogue spells it: ``encoder_only`` -> ``slotcon`` (``densecl`` for a
-    DenseCL head); other names (catalogue rows, derived labels, ``torchvision``) unchanged."""
-    if name == "encoder_only" and ssl_head == DENSECL_HEAD:
-        return "densecl"
+    """``name`` as the catalogue spells it: ``encoder_only`` -> the recorded head's encoder-only
+    variant (``HeadSpec.encoder_only``: ``slotcon``, ``densecl``), ``slotcon`` when no head is
+    recorded (files older than the heads); other names (catalogue rows, derived labels,
+    ``torchvision``) unchanged. A recorded head that is not registered is an error."""
+    if name == "encoder_only" and ssl_head is not None:
+        return head_spec(ssl_head).encoder_only
     return ALIASES.get(name, name) if name is not None else None
 
 
@@ -100,7 +101,7 @@ class PretrainRecord(_Record):
     fpn_norm: Optional[str] = "SyncBN"
     decoder_levels: Optional[List[str]] = None
     iteration: Optional[int] = None
-    ssl_head: Optional[str] = None  # SlotConHead, DenseCLHead
+    ssl_head: Optional[str] = None  # MODEL.DECON.HEAD.NAME: SlotConHead, DenseCLHead...
     export_branch: Optional[str] = None  # the branch the converter exports by default
     amp: Optional[str] = None  # "off", "fp16", "bf16"
     decoder_type: Optional[str] = None  # "", "FPN", "FCN"

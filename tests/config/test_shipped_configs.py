@@ -48,7 +48,7 @@ def test_configs_exist():
 @pytest.mark.parametrize("path", LEAVES, ids=lambda p: os.path.relpath(p, ROOT))
 def test_model_builds_on_the_meta_device(path):
     """Every leaf builds its model (no memory, no data): the recipes we cannot run here."""
-    from decon_d2.convert.rules import target_shapes
+    from decon_d2.convert.targets import target_shapes
 
     cfg = build_cfg(path, ["MODEL.WEIGHTS", ""])
     shapes = target_shapes(cfg)

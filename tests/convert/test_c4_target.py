@@ -9,9 +9,12 @@ import pytest
 import torch
 
 from decon_d2.config import build_cfg
-from decon_d2.convert import ConversionError, convert_to_d2, rules
+from decon_d2.convert import ConversionError, convert_to_d2
+from decon_d2.convert.groups import target_group
+from decon_d2.convert.targets import c4_finetune_cfg, target_shapes
+from decon_d2.weights import encoder_placement, encoder_relative, has_c4_head, is_encoder_key
 from decon_d2.convert.__main__ import main
-from decon_d2.convert.c4_target import FPN_DROP_REASON, c4_finetune_cfg
+from decon_d2.convert.c4_target import FPN_DROP_REASON
 from decon_d2.convert.verify import verify
 from tools.paths import config_path
 from decon_d2.weights import read_torch, write_pkl_tmp
@@ -34,17 +37,17 @@ def _state(path):
 
 
 def test_names_of_the_c4_layout():
-    target = rules.target_shapes(c4_finetune_cfg())
-    assert rules.has_c4_head(target) and not any(k.startswith("backbone.res5.") for k in target)
-    place = rules.encoder_placement(target)
+    target = target_shapes(c4_finetune_cfg())
+    assert has_c4_head(target) and not any(k.startswith("backbone.res5.") for k in target)
+    place = encoder_placement(target)
     assert place("res5.0.conv1.weight") == "roi_heads.res5.0.conv1.weight"
     assert place("res4.5.conv3.norm.bias") == "backbone.res4.5.conv3.norm.bias"
-    assert rules.is_encoder_key("roi_heads.res5.2.conv3.norm.running_var")
-    assert not rules.is_encoder_key("roi_heads.res5.norm.running_var")  # the extra norm
-    assert rules.target_group("roi_heads.res5.norm.weight") == "roi_res5_extra_norm"
-    assert rules.encoder_relative("roi_heads.res5.1.shortcut.weight") == "res5.1.shortcut.weight"
+    assert is_encoder_key("roi_heads.res5.2.conv3.norm.running_var")
+    assert not is_encoder_key("roi_heads.res5.norm.running_var")  # the extra norm
+    assert target_group("roi_heads.res5.norm.weight") == "roi_res5_extra_norm"
+    assert encoder_relative("roi_heads.res5.1.shortcut.weight") == "res5.1.shortcut.weight"
     # the shipped protocol config builds the same model as the built-in C4 target
-    assert rules.target_shapes(build_cfg(config_path(VOC_C4), ["MODEL.WEIGHTS", ""])) == target
+    assert target_shapes(build_cfg(config_path(VOC_C4), ["MODEL.WEIGHTS", ""])) == target
 
 
 def test_decon_checkpoint_converts_to_c4_and_reproduces_its_features(checkpoint, tmp_path):
@@ -82,7 +85,7 @@ def test_the_shipped_voc_config_takes_the_converted_file(checkpoint, tmp_path):
 def test_verification_fails_on_a_wrong_res5_tensor(checkpoint, tmp_path):
     cfg = c4_finetune_cfg()
     state = _state(checkpoint)
-    d2, report = convert_to_d2(state, target=rules.target_shapes(cfg),
+    d2, report = convert_to_d2(state, target=target_shapes(cfg),
                                meta=read_torch(str(checkpoint)).record)
     key = "roi_heads.res5.1.conv2.norm.running_var"
     d2[key] = d2[key] * 3
@@ -95,4 +98,4 @@ def test_verification_fails_on_a_wrong_res5_tensor(checkpoint, tmp_path):
 def test_the_fpn_cannot_be_forced_into_c4(checkpoint):
     with pytest.raises(ConversionError, match="--decoder none"):
         convert_to_d2(_state(checkpoint), include_decoder=True,
-                      target=rules.target_shapes(c4_finetune_cfg()))
+                      target=target_shapes(c4_finetune_cfg()))

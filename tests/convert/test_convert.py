@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from decon_d2.convert import ConversionError, convert_to_d2, rules
+from decon_d2.convert import ConversionError, convert_to_d2
+from decon_d2.convert.targets import default_finetune_cfg, target_shapes
+from decon_d2.weights import BOTTOM_UP, d2_to_torchvision, torchvision_to_d2
 from decon_d2.convert.__main__ import main
 from decon_d2.conventions import check_conventions
 from decon_d2.convert.verify import verify
@@ -28,7 +30,7 @@ def tv_state():
 
 @pytest.fixture(scope="module")
 def target():
-    return rules.target_shapes(rules.default_finetune_cfg())
+    return target_shapes(default_finetune_cfg())
 
 
 def _fpn_state(target, levels=(2, 3, 4, 5), seed=1):
@@ -58,10 +60,10 @@ def _files(folder):
 
 def test_torchvision_resnet50_maps_completely(tv_state, target):
     body = [k for k in tv_state if not k.startswith("fc.")]
-    mapped = {rules.torchvision_to_d2(k) for k in body}
-    expected = {k[len(rules.BOTTOM_UP):] for k in target if k.startswith(rules.BOTTOM_UP)}
+    mapped = {torchvision_to_d2(k) for k in body}
+    expected = {k[len(BOTTOM_UP):] for k in target if k.startswith(BOTTOM_UP)}
     assert None not in mapped and mapped == expected and len(body) == len(expected)
-    assert all(rules.d2_to_torchvision(rules.torchvision_to_d2(k)) == k for k in body)
+    assert all(d2_to_torchvision(torchvision_to_d2(k)) == k for k in body)
 
     d2, report = convert_to_d2(tv_state)
     assert report.ok and not report.partial and report.num_converted == len(expected) == 318
@@ -137,7 +139,7 @@ def test_authors_layout_converts_and_verifies(tv_state, target, tmp_path):
 
 def _ours_synthetic(tv_state, target, branches=("teacher", "student")):
     """Our layout built from Detectron2 names: {branch}.backbone.* plus head keys."""
-    d2 = {rules.torchvision_to_d2(k): v for k, v in tv_state.items() if not k.startswith("fc.")}
+    d2 = {torchvision_to_d2(k): v for k, v in tv_state.items() if not k.startswith("fc.")}
     d2 = {"bottom_up." + k: v for k, v in d2.items()}
     d2.update(_fpn_state(target))
     sd = {}
@@ -222,7 +224,7 @@ def test_verification_catches_stride_and_format_errors(tv_state, tmp_path):
 
     d2, report = convert_to_d2(tv_state)
     tmp = write_pkl_tmp(str(tmp_path / "x.pkl"), d2, report.record)
-    cfg = rules.default_finetune_cfg(stride_in_1x1=True)
+    cfg = default_finetune_cfg(stride_in_1x1=True)
     cfg.INPUT.FORMAT = "BGR"
     errors, _ = check_conventions(cfg, report.record, False)
     assert any("STRIDE_IN_1X1: False" in e for e in errors)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from decon_d2.convert import convert_to_d2, rules
+from decon_d2.convert import convert_to_d2
+from decon_d2.convert.targets import target_shapes
+from decon_d2.weights import is_encoder_key
 from decon_d2.convert.__main__ import main
 from decon_d2.convert.verify import verify
 from decon_d2.config import build_cfg
@@ -80,9 +82,9 @@ def test_semantic_fpn_round_trip_reproduces_the_fpn_levels(checkpoints, tmp_path
 def test_heterogeneous_decoder_exports_the_encoder_with_the_reason(checkpoints, variant, target,
                                                                    left):
     cfg = build_cfg(config_path(target))
-    d2, report = convert_to_d2(_state(checkpoints[variant]), target=rules.target_shapes(cfg))
+    d2, report = convert_to_d2(_state(checkpoints[variant]), target=target_shapes(cfg))
     assert report.decoder is None and report.meta["exported"] == ["encoder"]
-    assert all(rules.is_encoder_key(k) for k in d2) and len(d2) == 318
+    assert all(is_encoder_key(k) for k in d2) and len(d2) == 318
     reason = next(r for r in report.dropped if "decoder not exported" in r)
     assert "heterogeneous" in reason, reason
     assert left in report.left_for_finetuning
@@ -102,7 +104,7 @@ def test_decoder_none_exports_the_encoder_into_the_fcn_model(checkpoints, tmp_pa
 def test_verification_fails_on_a_wrong_fcn_tensor(checkpoints, tmp_path):
     cfg = build_cfg(config_path(FCN))
     state = _state(checkpoints["decon_fcn"])
-    d2, report = convert_to_d2(state, target=rules.target_shapes(cfg),
+    d2, report = convert_to_d2(state, target=target_shapes(cfg),
                                meta=read_torch(str(checkpoints["decon_fcn"])).record)
     d2["sem_seg_head.convs.1.norm.running_var"] = d2["sem_seg_head.convs.1.norm.running_var"] * 2
     tmp = write_pkl_tmp(str(tmp_path / "bad.pkl"), d2, report.record)
@@ -176,7 +178,7 @@ def test_checkpoints_convert_into_every_segmentation_recipe(checkpoints, variant
     and says how to transfer the encoder alone."""
     from decon_d2.convert import ConversionError
 
-    target = rules.target_shapes(build_cfg(config_path(config)))
+    target = target_shapes(build_cfg(config_path(config)))
     state = _state(checkpoints[variant])
     if variant == "decon_fcn" and "ade20k" in config and "fcn" in config:
         with pytest.raises(ConversionError, match="--decoder none"):
@@ -189,4 +191,4 @@ def test_checkpoints_convert_into_every_segmentation_recipe(checkpoints, variant
     assert report.decoder == ({"decon_ml": "fpn", "decon_fcn": "fcn"}[variant] if homogeneous
                               else None)
     assert set(d2) <= set(target) and all(tuple(d2[k].shape) == target[k] for k in d2)
-    assert sum(rules.is_encoder_key(k) for k in d2) == 318
+    assert sum(is_encoder_key(k) for k in d2) == 318

@@ -192,23 +192,24 @@ def test_image_folder_pretrains_two_iterations_from_the_command_line(tmp_dataset
     assert _iterations(tmp_path)[-1] == 1 and (tmp_path / "model_final.pth").is_file()
 
 
-@pytest.mark.slow
-def test_coco_json_finetunes_two_iterations(tmp_datasets_root, tmp_path):
+def test_coco_json_with_rle_masks_feeds_mask_rcnn_as_bitmasks(tmp_datasets_root, caplog):
+    """A declared COCO json with RLE masks and the config's 'polygon': the fine-tuning loader
+    (``FinetuneTrainer``, as train_net.py builds it) switches to bitmask and says so. Training
+    on a declared COCO json through train_net.py is tests/test_walkthrough.py's."""
+    from detectron2.structures import BitMasks
+
+    from decon_d2.finetune import FinetuneTrainer
+
     write_coco_instances(tmp_datasets_root / "c/train.json", tmp_datasets_root / "c/images", 4)
-    yaml = tmp_path / "ft.yaml"
-    yaml.write_text(
-        f'_BASE_: "{config_path("finetune/demo/mask_rcnn_R_50_FPN_demo.yaml")}"\n'
-        "MODEL:\n  WEIGHTS: ''\n  ROI_HEADS:\n    NUM_CLASSES: 2\n"
-        "  RESNETS:\n    DEPTH: 18\n    RES2_OUT_CHANNELS: 64\n"  # R18: seconds on a CPU
-        "INPUT:\n  MASK_FORMAT: polygon\n  MIN_SIZE_TRAIN: (96,)\n  MAX_SIZE_TRAIN: 128\n"
-        "DATASETS:\n  DECON:\n    COCO_INSTANCES:\n      my_field_train:\n"
-        "        JSON: c/train.json\n        IMAGES: c/images\n"
-        "  TRAIN: ('my_field_train',)\n  TEST: ()\n"
-        "DATALOADER:\n  NUM_WORKERS: 0\nSOLVER:\n  MAX_ITER: 2\n  STEPS: ()\n  WARMUP_ITERS: 1\n")
-    log = _train_net(tmp_datasets_root, "--config-file", yaml, "OUTPUT_DIR", tmp_path)
-    # RLE masks with the config's 'polygon': bitmask is used, and the log says so
-    assert "INPUT.MASK_FORMAT is 'polygon' but 4 of 8 masks" in log
-    assert _iterations(tmp_path)[-1] == 1 and (tmp_path / "model_final.pth").is_file()
+    cfg = build_cfg(config_path("finetune/demo/mask_rcnn_R_50_FPN_demo.yaml"), [
+        "MODEL.ROI_HEADS.NUM_CLASSES", 2, "INPUT.MASK_FORMAT", "polygon",
+        *_coco_opts("my_field_train"), "DATASETS.TRAIN", "('my_field_train',)",
+        "DATALOADER.NUM_WORKERS", 0, "SOLVER.IMS_PER_BATCH", 2])
+    register_declared_datasets(cfg)
+    batch = next(iter(FinetuneTrainer.build_train_loader(cfg)))
+    assert "INPUT.MASK_FORMAT is 'polygon' but 4 of 8 masks" in caplog.text
+    assert len(batch) == 2 and all(isinstance(b["instances"].gt_masks, BitMasks) for b in batch)
+    assert all(len(b["instances"]) == 2 for b in batch)
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import torchvision
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 
-from decon_d2.convert import rules
+from decon_d2.weights import torchvision_to_d2
 from decon_d2.convert.__main__ import main as convert
 from decon_d2.engine import InitialWeightsError, PretrainTrainer, load_initial_weights
 from tests.helpers import build_instant_model, instant_test_cfg
@@ -43,7 +43,7 @@ def _load(variant, weights, *opts, r50=True):
 def _assert_encoder_equals(model, tv_state):
     sd, n = model.state_dict(), 0
     for key, value in tv_state.items():
-        d2 = rules.torchvision_to_d2(key)
+        d2 = torchvision_to_d2(key)
         if d2 is None:
             continue
         for branch in ("student", "teacher"):
@@ -94,7 +94,7 @@ def test_caffe2_pkl_loads_only_with_its_conventions(tv_file, tmp_path):
     sd = model.state_dict()
     for key in ("layer3.4.conv2.weight", "layer2.0.downsample.1.bias", "bn1.weight"):
         for branch in ("student", "teacher"):
-            name = f"{branch}.backbone.bottom_up.{rules.torchvision_to_d2(key)}"
+            name = f"{branch}.backbone.bottom_up.{torchvision_to_d2(key)}"
             assert torch.equal(sd[name], tv_state[key])
     assert "norm statistics not in the file" in report.warnings[0]
     assert "res2 norm statistics" in report.fresh

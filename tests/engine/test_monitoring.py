@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from decon_d2.engine import PretrainTrainer
-from decon_d2.modeling.heads.slot_health import slot_health
+from decon_d2.modeling.heads.slotcon.health import slot_health
 from tools.paths import REPO_ROOT, config_path
 from decon_d2.variants import get_variant
 from tests.helpers import build_instant_model, instant_test_cfg, register_synthetic_sem_seg, write_photos

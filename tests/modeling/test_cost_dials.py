@@ -15,7 +15,7 @@ from tests.helpers import (
 
 
 def build(variant, **decon):
-    return build_instant_model(variant, *decon_opts(**decon), r50=True)
+    return build_instant_model(variant, *decon_opts(**decon))  # depth plays no part here
 
 
 def _step(model, batch, seed=0):
@@ -52,7 +52,7 @@ def test_projector_checkpointing_changes_nothing_but_memory(variant):
 
 
 def test_projector_checkpointing_follows_config():
-    cfg = instant_test_cfg("decon_ml", "MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT", True, r50=True)
+    cfg = instant_test_cfg("decon_ml", "MODEL.DECON.SLOTCON.DEC_PROJ_CHECKPOINT", True)
     model = build_model(cfg)
     flags = {k: h.projector.checkpoint for k, h in model.student.heads.items()}
     assert flags == {"res5": False, "p2": True, "p3": True, "p4": True, "p5": True}

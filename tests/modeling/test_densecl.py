@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from detectron2.modeling import build_model
 
 from decon_d2.modeling.heads import DenseCLHead
-from decon_d2.modeling.heads.densecl_ops import (
+from decon_d2.modeling.heads.densecl.ops import (
     dense_correspondence, enqueue_, gather_positives, info_nce,
 )
 from tests.helpers import build_instant_model, synthetic_batch

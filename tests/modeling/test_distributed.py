@@ -28,7 +28,7 @@ def _run(model, batch):
 
 def _worker(rank, tmp):
     with gloo_process_group(rank, WORLD, tmp):
-        model = build_model(instant_test_cfg("decon_sl", r50=True))
+        model = build_model(instant_test_cfg("decon_sl"))
         model.load_state_dict(torch.load(f"{tmp}/model.pth"))
         model.double().train()
         batch = torch.load(f"{tmp}/batch.pth")
@@ -46,7 +46,7 @@ HEALTH = ("proto_entropy", "protos_used", "slots_kept", "agreement")
 
 def test_two_processes_match_one_process(tmp_path):
     torch.manual_seed(0)
-    model = build_model(instant_test_cfg("decon_sl", r50=True))
+    model = build_model(instant_test_cfg("decon_sl"))
     model.copy_student_to_teacher()
     torch.save(model.state_dict(), tmp_path / "model.pth")
     batch = synthetic_batch(N_GLOBAL, 64, seed=3)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from decon_d2.modeling.heads.slotcon import SlotConHead
-from decon_d2.modeling.heads.slotcon_ops import (
+from decon_d2.modeling.heads.slotcon.ops import (
     align_scores,
     presence,
     self_distillation,
@@ -323,7 +323,7 @@ def test_head_forward_matches_composed_formulas():
 def test_grouping_maths_stay_fp32_under_bf16_autocast():
     """Under autocast the cosine scores and slots are computed in fp32 from the (bf16) projected
     map: equal to the fp32 computation on the same rounded input, not bf16-rounded themselves."""
-    from decon_d2.modeling.heads.slotcon_ops import semantic_grouping
+    from decon_d2.modeling.heads.slotcon.ops import semantic_grouping
 
     torch.manual_seed(0)
     z = torch.randn(2, 16, 5, 5, dtype=torch.float32).bfloat16()

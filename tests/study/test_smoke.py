@@ -1,30 +1,31 @@
 """The ResNet-18 study end to end as a smoke run (``--data demo``: the embedded demo sets, 2
 pre-training and 2 fine-tuning iterations, one seed, one label fraction): every stage runs as the
 real command, results.md has the probe, margin, fine-tuning (a)-(e) and paired tables, and a
-re-run skips every finished stage."""
+re-run (in-process, commands recorded) skips every finished stage."""
 import subprocess
 import sys
 
 import pytest
 
 from tools.paths import REPO_ROOT
+from tools.study import pipeline
 
 ROWS = ("(a) Detectron2 random init", "(b) the runs' starting network",
         "(c) SlotCon enc + random FPN", "(d) DeCon-ML enc + random FPN",
         "(e) DeCon-ML enc + its pre-trained FPN")
 
 
-def _study(out, timeout):
-    cmd = [sys.executable, "-m", "tools.study", "--recipe", "r18", "--data", "demo",
-           "--seeds", "0", "--fractions", "0.5", "--iters", "2", "--finetune-iters", "2",
-           "--probe-max-images", "4", "--output", str(out)]
-    return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+def _args(out):
+    return ["--recipe", "r18", "--data", "demo", "--seeds", "0", "--fractions", "0.5", "--iters",
+            "2", "--finetune-iters", "2", "--probe-max-images", "4", "--jobs", "2", "--output",
+            str(out)]
 
 
 @pytest.mark.slow
-def test_r18_study_smoke_run_end_to_end_and_rerun_skips(tmp_path):
+def test_r18_study_smoke_run_end_to_end_and_rerun_skips(tmp_path, monkeypatch):
     out = tmp_path / "study"
-    first = _study(out, timeout=900)
+    first = subprocess.run([sys.executable, "-m", "tools.study", *_args(out)], cwd=REPO_ROOT,
+                           capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     text = (out / "results.md").read_text()
     for heading in ("## Final probe", "more than 2 × the seed std", "## Fine-tuning transfer",
@@ -37,8 +38,11 @@ def test_r18_study_smoke_run_end_to_end_and_rerun_skips(tmp_path):
     assert len(list((out / "converted").glob("*.pkl"))) == 4  # (b), (c), (d), (e)
     assert first.stdout.count("train_net.py") >= 7  # 2 pre-training + 5 fine-tuning runs
 
-    second = _study(out, timeout=300)
-    assert second.returncode == 0, second.stderr[-3000:]
-    ran = [line for line in second.stdout.splitlines() if line.startswith("$ ")]
-    assert all("build_data" in line for line in ran), ran  # only the data check ran again
+    # the re-run, in this process with every command recorded instead of run
+    ran = []
+    monkeypatch.setattr(pipeline, "run", ran.append)
+    monkeypatch.setattr(pipeline, "run_many", lambda jobs, *a, **k: ran.extend(jobs))
+    monkeypatch.chdir(REPO_ROOT)
+    assert pipeline.main(_args(out)) == 0
+    assert ran == [[sys.executable, "-m", "tools.build_data", "demo"]], ran  # the data check only
     assert (out / "results.md").read_text() == text

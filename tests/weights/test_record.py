@@ -1,13 +1,13 @@
 """The ``decon_meta`` record (decon_d2/weights/record.py): round trips keep every key, older
 files read with the documented defaults, the ``encoder_only`` alias reads as a catalogue name,
-and a run's record is what checkpoints have always stored."""
+and a run's record holds the values its configs state."""
 from types import SimpleNamespace
 
 import pytest
 
 from decon_d2.conventions import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Conventions
 from decon_d2.engine.checkpoint import DeConMeta
-from decon_d2.weights import ConvertedRecord, PretrainRecord, fcn_record, run_record
+from decon_d2.weights import ConvertedRecord, PretrainRecord, run_record
 from tests.helpers import instant_test_cfg
 
 #: the keys (and order) checkpoints have stored since the record existed (docs/contracts.md)
@@ -81,14 +81,28 @@ def test_decoder_layout_comes_from_the_decoder_keys_first():
     assert PretrainRecord(variant="decon_fpn[p3,p4,p5]").decoder is None  # nothing to go on
 
 
+#: the record of the decon_fcn instant-test run at iteration 9, written out by hand from its
+#: configs (configs/quick_schedules/, configs/demo/Base-demo.yaml, configs/Base-DeCon-R50-FPN.yaml)
+#: and the documented defaults (docs/contracts.md), not computed by the code under test
+DECON_FCN_AT_9 = {
+    "variant": "decon_fcn", "input_format": "RGB", "pixel_mean": [123.675, 116.28, 103.53],
+    "pixel_std": [58.395, 57.12, 57.375], "stride_in_1x1": False, "norm": "SyncBN",
+    "fpn_norm": "SyncBN", "decoder_levels": ["fcn"], "iteration": 9, "ssl_head": "SlotConHead",
+    "export_branch": "teacher", "amp": "off", "decoder_type": "FCN",
+    "fcn": {"channels": 256, "num_convs": 2, "dilation": 6, "norm": "SyncBN",
+            "in_feature": "res5", "stride": 32},
+    "global_batch": 2, "max_iter": 3, "crop_size": 64, "seed": 0,
+}
+
+
 def test_a_runs_record_is_what_checkpoints_store():
     cfg = instant_test_cfg("decon_fcn")
     model = SimpleNamespace(variant="decon_fcn", decoder_levels=["fcn"], export_branch="teacher")
     stored = DeConMeta(cfg, model, lambda: 9).state_dict()
     assert list(stored) == CHECKPOINT_KEYS
-    assert stored == run_record(cfg, "decon_fcn", ["fcn"], "teacher", 9).to_dict()
-    assert stored["fcn"] == fcn_record(cfg) and stored["fcn"]["stride"] == 32
-    assert stored["iteration"] == 9 and stored["pixel_mean"] == list(cfg.MODEL.PIXEL_MEAN)
+    assert stored == DECON_FCN_AT_9
+    assert run_record(cfg, "decon_fcn", ["fcn"], "teacher", 9).to_dict() == DECON_FCN_AT_9
     meta = DeConMeta(cfg, model)
     meta.load_state_dict(stored)
     assert meta.loaded == PretrainRecord.from_dict(stored) and meta.loaded.decoder == "fcn"
+    assert meta.state_dict()["iteration"] == 0  # a resumed run records its own values again

@@ -18,6 +18,8 @@ from decon_d2.variants import VARIANTS, get_variant
 
 #: DenseCL cases state both memory options themselves (off unless named), whatever the config says
 DENSECL_VARIANTS = tuple(n for n, v in VARIANTS.items() if v.head == "DenseCLHead")
+#: the heads whose options this file knows (SlotCon's dials, DenseCL's chunking)
+OPTION_HEADS = ("SlotConHead", "DenseCLHead")
 PRECISIONS = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
 #: what the case option ``mem`` switches on (docs/benchmarks.md, memory)
 MEMORY_OPTIONS = ("recompute", "bbckpt")
@@ -104,6 +106,10 @@ def parse_case(spec):
             case.chunk_rows = int(o[5:])
         else:
             raise ValueError(f"unknown option {o!r} in {spec!r}")
+    head = VARIANTS[variant].head
+    if head not in OPTION_HEADS:  # a third head's cost options are not these: no silent default
+        raise ValueError(f"{spec!r}: the benchmark knows the cost options of {OPTION_HEADS}, "
+                         f"not those of {head}")
     dense = variant in DENSECL_VARIANTS
     slotcon_only = case.dec_proj_hidden or case.decoder_levels or case.conv_projectors or \
         case.recompute

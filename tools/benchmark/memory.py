@@ -107,7 +107,7 @@ def peak_memory(case, crop, batch, precision="fp32", device="cpu", opts=(), inst
 def info_nce_copies(chunk_rows, rows=1024, queue_length=8192, dim=128):
     """Peak temporaries of ``info_nce`` forward + backward, in units of one fp32 matrix of
     (rows, or the chunk's rows) x queue length."""
-    from decon_d2.modeling.heads.densecl_ops import info_nce
+    from decon_d2.modeling.heads.densecl.ops import info_nce
     from torch.distributed._tools.mem_tracker import MemTracker
 
     g = torch.Generator().manual_seed(0)

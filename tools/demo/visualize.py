@@ -3,26 +3,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.engine import DefaultPredictor
 from detectron2.utils.visualizer import Visualizer
 from PIL import Image
 
-from decon_d2.config import add_decon_config
+from decon_d2.config import build_cfg
 
 
 def draw_predictions(run_dir: Path, png: Path, dataset: str = "decon_demo_coco",
                      image_index: int = 0, score_threshold: float = 0.3) -> Path:
     """Load ``run_dir``'s config and final weights, predict on one photo, save ``png``."""
-    cfg = get_cfg()
-    add_decon_config(cfg)
-    cfg.merge_from_file(str(run_dir / "config.yaml"))
-    cfg.MODEL.WEIGHTS = str(run_dir / "model_final.pth")
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = score_threshold
-    cfg.freeze()
+    cfg = build_cfg(str(run_dir / "config.yaml"), [
+        "MODEL.WEIGHTS", str(run_dir / "model_final.pth"), "MODEL.DEVICE", "cpu",
+        "MODEL.ROI_HEADS.SCORE_THRESH_TEST", float(score_threshold)])
     predictor = DefaultPredictor(cfg)
     record = DatasetCatalog.get(dataset)[image_index]
     # DefaultPredictor takes BGR and converts to cfg.INPUT.FORMAT itself; Visualizer takes RGB.

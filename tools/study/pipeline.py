@@ -5,15 +5,19 @@ Stages, each a real command (printed before it runs; finished ones are skipped o
   1. build or verify the study data (``python -m tools.build_data study``);
   2. pre-train encoder-only SlotCon and DeCon-ML with the same budget (the recipe's configs,
      ``recipes.py``), one run per seed, each with the online probe of its teacher (the curves);
-  3. probe res5 and p2 of Detectron2's random init (one draw per seed) and of every teacher,
-     frozen, on ``decon_study_seg_train`` -> ``decon_study_seg_val`` (``python -m decon_d2.probe``);
-  4. save the network each run started from (``python -m tools.study.initial``: the same
-     model at iteration 0, the fair baseline) and probe those the same way;
+  3. save the network each run started from (``python -m tools.study.initial``: the same model
+     at iteration 0, the fair baseline);
+  4. probe res5 and p2 of Detectron2's random init (one draw per seed), of every teacher and of
+     every starting network, frozen, on ``decon_study_seg_train`` -> ``decon_study_seg_val``
+     (``python -m decon_d2.probe``);
   5. (r18) convert the weights of rows (a)-(e) and fine-tune Semantic FPN from each at every
      label fraction and seed (``transfer.py``);
   6. write ``results.md`` (tables mean ± std over seeds, per-run numbers, paired differences,
      curves, health signals) and ``curves.png`` under the output folder, and print them.
-docs/learning.md reports runs of both recipes.
+Stages 3, 4 and the conversions of 5 run their commands in one process each
+(``tools/batch.py``: an interpreter start is ~5 s). ``--jobs N`` runs N pre-training (stage 2)
+or fine-tuning (stage 5) runs at once, the cores shared out among them
+(``tools/stages.run_many``). docs/learning.md reports runs of both recipes.
 """
 import argparse
 import json
@@ -23,8 +27,10 @@ from typing import List, Optional
 
 from decon_d2.utils.atomic import atomic_write
 from tools.paths import REPO_ROOT
+from tools import batch
 from tools.stages import Progress
 from tools.stages import run as run_stage
+from tools.stages import run_many
 
 from tools.study import summary, transfer, transfer_tables
 from tools.study.recipes import DATA, RECIPES
@@ -52,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the fine-tuning length (smoke runs; not the study)")
     p.add_argument("--probe-max-images", type=int, default=0,
                    help="first N images of each probe set (smoke runs; 0 = all)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="pre-training and fine-tuning runs at once, the cores shared out among "
+                        "them (each run's output then goes to <run folder>.out)")
     return p
 
 
@@ -80,9 +89,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     runs = {m: {s: out / f"{m}_s{s}" for s in args.seeds} for m in methods}
     n_ft = len(transfer.ROWS) * len(fractions) * len(args.seeds) if recipe.transfer else 0
     budgets = {"data": 60}
-    budgets.update({f"{m}_s{s}": recipe.pretrain_s[m] for m in runs for s in runs[m]})
-    budgets.update({"probe": recipe.probe_s * len(args.seeds) * (1 + len(methods)),
-                    "init": recipe.probe_s * len(args.seeds) * len(methods)})
+    budgets["pretrain"] = sum(recipe.pretrain_s[m] * len(runs[m]) for m in runs)
+    budgets.update({"init": 10 * len(args.seeds) * len(methods),
+                    "probe": recipe.probe_s * len(args.seeds) * (1 + 2 * len(methods))})
     if recipe.transfer:
         budgets.update({"convert": 8 * len(args.seeds) * 4, "finetune": recipe.finetune_s * n_ft})
     budgets["report"] = 10
@@ -92,19 +101,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     run([py, "-m", "tools.build_data", data.build])
     progress.finish("data")
 
-    for method, seeds in runs.items():
-        for seed, folder in seeds.items():
-            name = f"{method}_s{seed}"
-            progress.start(name, f"pre-training {method}, seed {seed} ({recipe.configs[method]})")
-            if not (folder / "model_final.pth").is_file():
-                extra = [] if args.iters is None else [
-                    "SOLVER.DECON.EPOCHS", "0", "SOLVER.MAX_ITER", str(args.iters),
-                    "SOLVER.WARMUP_ITERS", "1", "TEST.DECON.PROBE_PERIOD", str(args.iters)]
-                if args.probe_max_images:
-                    extra += ["TEST.DECON.PROBE_MAX_IMAGES", str(args.probe_max_images)]
-                run([py, "train_net.py", "--config-file", recipe.configs[method], "--resume",
-                     "SEED", str(seed), "OUTPUT_DIR", str(folder)] + data_opts + extra)
-            progress.finish(name)
+    progress.start("pretrain", f"pre-training {len(methods)} method(s) x {len(args.seeds)} seed(s)")
+    extra = [] if args.iters is None else [
+        "SOLVER.DECON.EPOCHS", "0", "SOLVER.MAX_ITER", str(args.iters),
+        "SOLVER.WARMUP_ITERS", "1", "TEST.DECON.PROBE_PERIOD", str(args.iters)]
+    if args.probe_max_images:
+        extra += ["TEST.DECON.PROBE_MAX_IMAGES", str(args.probe_max_images)]
+    run_many([(f"[study] pre-training {method}, seed {seed} ({recipe.configs[method]})",
+               [py, "train_net.py", "--config-file", recipe.configs[method], "--resume",
+                "SEED", str(seed), "OUTPUT_DIR", str(folder)] + data_opts + extra,
+               folder.with_name(folder.name + ".out"))
+              for method, seeds in runs.items() for seed, folder in seeds.items()
+              if not (folder / "model_final.pth").is_file()], args.jobs, tag="study")
+    progress.finish("pretrain")
 
     groups = [("random init", s) for s in args.seeds]
     weights = [f"random:{s}" for s in args.seeds]
@@ -112,36 +121,34 @@ def main(argv: Optional[List[str]] = None) -> int:
         groups += [(method, s) for s in seeds]
         weights += [str(f / "model_final.pth") for f in seeds.values()]
 
-    def probe(weights_files, json_out):
-        """The final probe of ``weights_files`` (one row each) into ``json_out``."""
-        depth, width = recipe.random_geometry
-        cmd = [py, "-m", "decon_d2.probe", "--train", train, "--val", val, "--levels", *LEVELS,
-               "--random-depth", str(depth), "--random-fpn-channels", str(width),
-               "--out", str(json_out)]
-        if args.probe_max_images:
-            cmd += ["--max-images", str(args.probe_max_images)]
-        run(cmd + [x for w in weights_files for x in ("--weights", str(w))])
-
-    probe_json = out / "probe.json"
-    progress.start("probe", f"dense linear probe of {len(weights)} backbones ({LEVELS})")
-    if not probe_json.is_file():
-        probe(weights, probe_json)
-    progress.finish("probe")
-
     init_groups = [(f"{m} at iteration 0", s) for m in runs for s in runs[m]]
-    init_json = out / "probe_init.json"
-    progress.start("init", f"the {len(init_groups)} networks the runs started from, probed")
-    init_weights = []
-    for method, seeds in runs.items():
-        for seed in seeds:
-            path = out / "init" / f"{method}_s{seed}.pth"
-            if not path.is_file():
-                run([py, "-m", "tools.study.initial", "--config-file", recipe.configs[method],
-                     "--seed", str(seed), "--out", str(path)])
-            init_weights.append(path)
-    if not init_json.is_file():
-        probe(init_weights, init_json)
+    init_files = {(m, s): out / "init" / f"{m}_s{s}.pth" for m in runs for s in runs[m]}
+    init_weights = list(init_files.values())
+    progress.start("init", f"the {len(init_groups)} networks the runs started from, saved")
+    todo = [["--config-file", recipe.configs[m], "--seed", s, "--out", path]
+            for (m, s), path in init_files.items() if not path.is_file()]
+    if todo:  # one process for all of them (tools/batch.py)
+        run(batch.command(py, "tools.study.initial", todo))
     progress.finish("init")
+
+    def probe_args(weights_files, json_out):
+        """``python -m decon_d2.probe`` arguments: ``weights_files`` (a row each), into
+        ``json_out``."""
+        depth, width = recipe.random_geometry
+        argv = ["--train", train, "--val", val, "--levels", *LEVELS, "--random-depth", depth,
+                "--random-fpn-channels", width, "--out", json_out]
+        if args.probe_max_images:
+            argv += ["--max-images", args.probe_max_images]
+        return argv + [x for w in weights_files for x in ("--weights", w)]
+
+    probe_json, init_json = out / "probe.json", out / "probe_init.json"
+    progress.start("probe", f"dense linear probe of {len(weights)} trained / random and "
+                   f"{len(init_weights)} initial backbones ({LEVELS})")
+    todo = [probe_args(w, j) for w, j in ((weights, probe_json), (init_weights, init_json))
+            if not j.is_file()]
+    if todo:  # the final and the initial networks' probes in one process (tools/batch.py)
+        run(batch.command(py, "decon_d2.probe", todo))
+    progress.finish("probe")
 
     if recipe.transfer:
         ft_opts = [] if args.data == "study" else [
@@ -187,9 +194,10 @@ def finetune_stages(progress, py, args, fractions, runs, out, ft_opts) -> None:
     """Convert the weights of rows (a)-(e), then fine-tune every (row, fraction, seed)."""
     progress.start("convert", "converting the weights of rows (b)-(e) for Semantic FPN")
     (out / "converted").mkdir(exist_ok=True)
-    for pkl, cmd in transfer.convert_jobs(py, args.seeds, runs, out):
-        if not pkl.is_file():
-            run(cmd)
+    todo = [argv for pkl, argv in transfer.convert_jobs(args.seeds, runs, out)
+            if not pkl.is_file()]
+    if todo:  # one process for all of them (tools/batch.py)
+        run(batch.command(py, "decon_d2.convert", todo))
     progress.finish("convert")
     jobs = [(r, f, s) for f in fractions for s in args.seeds for r in transfer.ROWS]
     progress.start("finetune", f"{len(jobs)} Semantic FPN fine-tuning runs "
@@ -197,11 +205,14 @@ def finetune_stages(progress, py, args, fractions, runs, out, ft_opts) -> None:
     extra = list(ft_opts)
     if args.finetune_iters is not None:
         extra += ["SOLVER.MAX_ITER", str(args.finetune_iters)]
+    todo = []
     for i, (row, fraction, seed) in enumerate(jobs, 1):
         folder = transfer.run_dir(out, row, fraction, seed)
         if transfer.results_file(folder).is_file():
             continue
-        print(f"[study] fine-tuning {i}/{len(jobs)}: {row.label}, {fraction:.0%} labels, "
-              f"seed {seed}", flush=True)
-        run(transfer.finetune_cmd(py, row, fraction, seed, out, folder, extra))
+        todo.append((f"[study] fine-tuning {i}/{len(jobs)}: {row.label}, {fraction:.0%} labels, "
+                     f"seed {seed}", transfer.finetune_cmd(py, row, fraction, seed, out, folder,
+                                                           extra),
+                     folder.with_name(folder.name + ".out")))
+    run_many(todo, args.jobs, tag="study")
     progress.finish("finetune")

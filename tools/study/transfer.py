@@ -53,8 +53,9 @@ def weights_path(row: Row, seed: int, out: Path) -> Optional[Path]:
     return out / "converted" / f"{row.source}_s{seed}_{kind}.pkl"
 
 
-def convert_jobs(py: str, seeds: List[int], runs, out: Path) -> List[Tuple[Path, List[str]]]:
-    """(``.pkl``, converter command) per distinct weights file (each verified), in order."""
+def convert_jobs(seeds: List[int], runs, out: Path) -> List[Tuple[Path, List[str]]]:
+    """(``.pkl``, ``python -m decon_d2.convert`` arguments) per distinct weights file (each
+    verified), in order."""
     cmds, seen = [], set()
     for seed in seeds:
         for row in ROWS:
@@ -62,8 +63,7 @@ def convert_jobs(py: str, seeds: List[int], runs, out: Path) -> List[Tuple[Path,
             if pkl is None or pkl in seen:
                 continue
             seen.add(pkl)
-            cmd = [py, "-m", "decon_d2.convert", str(_checkpoint(row, seed, runs, out)), str(pkl),
-                   "--config", FT_CONFIG]
+            cmd = [str(_checkpoint(row, seed, runs, out)), str(pkl), "--config", FT_CONFIG]
             if not row.with_decoder:
                 cmd += ["--decoder", "none"]
             cmds.append((pkl, cmd))

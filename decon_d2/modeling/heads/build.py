@@ -4,12 +4,16 @@ A leaf module (no model imports), so heads and the meta-architecture can both im
 """
 from detectron2.utils.registry import Registry
 
+from decon_d2.head_specs import head_spec
+
 __all__ = ["SSL_HEAD_REGISTRY", "build_ssl_head"]
 
 SSL_HEAD_REGISTRY = Registry("SSL_HEAD")
 SSL_HEAD_REGISTRY.__doc__ = """
 Registry for self-supervised loss heads (``SlotConHead``, ``DenseCLHead``), selected by
-``cfg.MODEL.DECON.HEAD.NAME``. DeCon builds one instance on the encoder feature (res5) and one per
+``cfg.MODEL.DECON.HEAD.NAME``. Each head also registers a ``HeadSpec`` under the same name
+(``decon_d2/head_specs.py``: its config node, own keys, variant names), from its folder's
+``spec.py``; a head without one is not built. DeCon builds one instance on the encoder feature (res5) and one per
 decoder level in use, and mixes their losses with ``MODEL.DECON.ENCODER_LOSS_WEIGHT``.
 
 The registered object is called as ``obj(cfg, in_channels=C, is_decoder=bool)`` and must return
@@ -39,4 +43,5 @@ Every parameter/buffer name of a head must contain ``projector``, ``predictor``,
 def build_ssl_head(cfg, in_channels, is_decoder):
     """Build the student head named by ``cfg.MODEL.DECON.HEAD.NAME`` for a C-channel feature."""
     name = cfg.MODEL.DECON.HEAD.NAME
+    head_spec(name)  # an unknown head is an error naming the registered ones
     return SSL_HEAD_REGISTRY.get(name)(cfg, in_channels=in_channels, is_decoder=is_decoder)

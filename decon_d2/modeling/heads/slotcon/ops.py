@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from detectron2.utils import comm
 from torchvision.ops import roi_align
 
-from ..dist import all_reduce_sum, concat_all_gather
-from .precision import fp32 as _fp32
-from .precision import no_autocast as _no_autocast
+from ...dist import all_reduce_sum, concat_all_gather
+from ..precision import fp32 as _fp32
+from ..precision import no_autocast as _no_autocast
 
 __all__ = [
     "semantic_grouping",

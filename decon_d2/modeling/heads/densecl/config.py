@@ -1,13 +1,15 @@
-"""``add_densecl_keys(cfg)``: the keys of DenseCL and DeCon-DenseCL (docs/method.md §2.3, §2.4).
-
-``MODEL.DECON.DENSECL.*`` configure ``DenseCLHead`` (``MODEL.DECON.HEAD.NAME: "DenseCLHead"``).
-Three switches elsewhere in the tree are DenseCL/MoCo recipe details the SlotCon recipe does not
-have; they are declared here with defaults that keep the SlotCon behaviour.
+"""``add_densecl_config(cfg)``: ``MODEL.DECON.DENSECL.*``, the keys of ``DenseCLHead``
+(``MODEL.DECON.HEAD.NAME: "DenseCLHead"``; docs/method.md §2.3, §2.4). Its spec (``spec.py``)
+hands it to ``add_decon_config``, which adds the node of every registered head. DenseCL's recipe
+switches that are not the head's (shuffle-BN, zero-init residual, weight decay on norms and
+biases) are general keys: ``decon_d2/config/model.py``, ``solver.py``.
 """
 from detectron2.config import CfgNode as CN
 
+__all__ = ["add_densecl_config"]
 
-def add_densecl_keys(cfg):
+
+def add_densecl_config(cfg):
     """Declare every DenseCL key with its default, in place."""
     _C = cfg.MODEL.DECON.DENSECL = CN()
     # Hidden width of the neck's two branches (Linear in->hid->out globally, 1x1 conv
@@ -32,16 +34,4 @@ def add_densecl_keys(cfg):
     # rows x (1 + QUEUE_LENGTH) logits are recomputed in backward instead of kept; the dense
     # loss on p2 has B*56*56 query rows, i.e. 26 GB of fp32 logits at 32 images per GPU.
     _C.LOSS_CHUNK_ROWS = 0
-
-    # MoCo's batch shuffle (shuffle-BN) for the teacher backbone: with several processes the
-    # teacher sees its views in a batch order shuffled across processes and its features are
-    # unshuffled afterwards, so per-process BN statistics do not pair a query with its key.
-    # One process: nothing to shuffle across, no effect. Use with RESNETS/FPN.NORM "BN".
-    cfg.MODEL.DECON.TEACHER_BATCH_SHUFFLE = False
-    # Zero-initialise the last norm gamma of every residual block (SlotCon, torchvision's
-    # zero_init_residual); DenseCL's ResNet does not (False).
-    cfg.MODEL.DECON.ZERO_INIT_RESIDUAL = True
-    # Weight decay on biases and norm parameters too (DenseCL/MoCo's SGD decays every
-    # parameter); False = SlotCon's rule (1-D parameters get none). SGD and AdamW only.
-    cfg.SOLVER.DECON.WEIGHT_DECAY_NORM_BIAS = False
     return cfg

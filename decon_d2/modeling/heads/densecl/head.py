@@ -1,6 +1,6 @@
 """``DenseCLHead``: DenseCL's global + dense contrastive loss on one feature level.
 
-Student head: ``projector`` (the DenseCL neck, ``densecl_neck.py``) and two negative-key queues
+Student head: ``projector`` (the DenseCL neck, ``neck.py``) and two negative-key queues
 owned by the student, ``queue_global`` and ``queue_dense`` (K x D, L2-normalised rows), with
 their shared write position ``queue_ptr``: buffers, so they live in the checkpoint and a resumed
 run continues with exactly the queue it stopped with. Teacher twin (``make_teacher``): the neck
@@ -22,11 +22,11 @@ import torch.nn.functional as F
 from detectron2.config import configurable
 from torch import nn
 
-from ..densecl_neck import DenseCLNeck
-from ..dist import concat_all_gather
-from .build import SSL_HEAD_REGISTRY
-from .densecl_ops import dense_correspondence, enqueue_, gather_positives, info_nce
-from .precision import fp32, no_autocast
+from ...dist import concat_all_gather
+from ..build import SSL_HEAD_REGISTRY
+from ..precision import fp32, no_autocast
+from .neck import DenseCLNeck
+from .ops import dense_correspondence, enqueue_, gather_positives, info_nce
 
 __all__ = ["DenseCLHead"]
 

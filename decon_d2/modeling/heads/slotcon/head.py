@@ -12,12 +12,12 @@ import torch
 from detectron2.config import configurable
 from torch import nn
 
-from ..dist import all_reduce_sum
-from ..mlp import Projector2d, SlotPredictor
-from ..norm import resolve_norm
-from .build import SSL_HEAD_REGISTRY
-from .slot_health import slot_health
-from .slotcon_ops import align_scores, presence, self_distillation, semantic_grouping, slot_contrast
+from ...dist import all_reduce_sum
+from ...mlp import Projector2d, SlotPredictor
+from ...norm import resolve_norm
+from ..build import SSL_HEAD_REGISTRY
+from .health import slot_health
+from .ops import align_scores, presence, self_distillation, semantic_grouping, slot_contrast
 
 __all__ = ["SlotConHead"]
 
