@@ -1,7 +1,6 @@
 """Nothing the user sets is ignored silently: an explicit SOLVER.MAX_ITER / SOLVER.WARMUP_ITERS
 wins over SOLVER.DECON.EPOCHS (and the log says so), and keys a trainer does not read are
 named in a warning."""
-import importlib.util
 import json
 
 import pytest
@@ -11,6 +10,7 @@ from decon_d2.engine.pretrain_trainer import derive_schedule
 from decon_d2.engine.schedules import compute_schedule
 from decon_d2.config import build_cfg
 from tools.paths import REPO_ROOT, config_path
+from tests.helpers.train_net import run_train_net
 
 DEMO = config_path("demo/decon_ml_demo.yaml")  # 35 images, batch 4, 3 epochs: 24 iterations
 ARGS = dict(dataset_size=35, global_batch=4, world_size=1, epochs=3, warmup_epochs=1,
@@ -78,12 +78,8 @@ def test_max_iter_on_the_command_line_of_a_demo_config(tmp_path, monkeypatch, ca
     """The new user's try: ``SOLVER.MAX_ITER 2`` on the demo config runs 2 iterations (the
     command line through train_net.py's parser and main, in this process)."""
     monkeypatch.chdir(REPO_ROOT)
-    spec = importlib.util.spec_from_file_location("train_net", REPO_ROOT / "train_net.py")
-    train_net = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_net)
-    train_net.main(train_net.parser().parse_args([
-        "--config-file", DEMO, "SOLVER.MAX_ITER", "2", "DATALOADER.NUM_WORKERS", "0",
-        "OUTPUT_DIR", str(tmp_path)]))
+    run_train_net("--config-file", DEMO, "SOLVER.MAX_ITER", 2, "DATALOADER.NUM_WORKERS", 0,
+                  "OUTPUT_DIR", tmp_path)
     log = "".join(capfd.readouterr())
     assert "SOLVER.MAX_ITER 2 set explicitly: used instead of SOLVER.DECON.EPOCHS 3" in log
     iterations = [json.loads(line)["iteration"] for line in open(tmp_path / "metrics.json")]

@@ -1,10 +1,8 @@
 """Data sets declared in the config: each kind registers and loads (in-process, and in a
-2-iteration run through ``train_net.py`` whose test writes only files), the command-line form,
-and every error names the key and the path."""
+2-iteration run through ``train_net.py``'s parser and main, whose test writes only files), the
+command-line form, and every error names the key and the path."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from decon_d2.finetune import FinetuneConfigError
 from decon_d2.finetune.records_check import check_num_classes, mask_format_for
 from tools.paths import REPO_ROOT, config_path
 from tests.helpers import write_coco_instances, write_photos, write_sem_seg
+from tests.helpers.train_net import run_train_net
 
 INSTANT = config_path("quick_schedules/slotcon_instant_test.yaml")
 
@@ -169,12 +168,11 @@ def test_bad_declarations_are_refused_with_the_key():
         _declare("DATASETS.DECON.IMAGE_FOLDERS.decl_dup", "x", *_sem_opts("decl_dup"))
 
 
-def _train_net(tmp_datasets_root, *args):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "DETECTRON2_DATASETS": str(tmp_datasets_root)}
-    run = subprocess.run([sys.executable, str(REPO_ROOT / "train_net.py"), *map(str, args)],
-                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return run.stdout + run.stderr
+def _train_net(monkeypatch, *args):
+    """train_net.py's parser and main in this process, from the checkout, with the data root of
+    ``tmp_datasets_root`` (tests/helpers/train_net.py)."""
+    monkeypatch.chdir(REPO_ROOT)
+    run_train_net(*args)
 
 
 def _iterations(out):
@@ -182,10 +180,11 @@ def _iterations(out):
 
 
 @pytest.mark.slow
-def test_image_folder_pretrains_two_iterations_from_the_command_line(tmp_datasets_root, tmp_path):
+def test_image_folder_pretrains_two_iterations_from_the_command_line(tmp_datasets_root, tmp_path,
+                                                                      monkeypatch):
     write_photos(tmp_datasets_root / "field" / "day1", 3)
     write_photos(tmp_datasets_root / "field" / "day2", 2, seed=1)
-    _train_net(tmp_datasets_root, "--config-file", INSTANT,
+    _train_net(monkeypatch, "--config-file", INSTANT,
                "DATASETS.DECON.IMAGE_FOLDERS.field_photos", "field",
                "DATASETS.TRAIN", "('field_photos',)", "SOLVER.MAX_ITER", 2,
                "OUTPUT_DIR", tmp_path)
@@ -213,7 +212,8 @@ def test_coco_json_with_rle_masks_feeds_mask_rcnn_as_bitmasks(tmp_datasets_root,
 
 
 @pytest.mark.slow
-def test_sem_seg_folder_feeds_a_stock_semantic_segmentor(tmp_datasets_root, tmp_path):
+def test_sem_seg_folder_feeds_a_stock_semantic_segmentor(tmp_datasets_root, tmp_path,
+                                                         monkeypatch):
     """Detectron2's own semantic FPN config (Misc/semantic_R_50_FPN_1x.yaml) through
     train_net.py (FinetuneTrainer): Detectron2's DatasetMapper reads the labels."""
     write_sem_seg(tmp_datasets_root / "s/images", tmp_datasets_root / "s/labels", 3)
@@ -227,6 +227,6 @@ def test_sem_seg_folder_feeds_a_stock_semantic_segmentor(tmp_datasets_root, tmp_
         "  TRAIN: ('my_scenes',)\n  TEST: ()\n"
         "DATALOADER:\n  NUM_WORKERS: 0\nSOLVER:\n  IMS_PER_BATCH: 2\n  MAX_ITER: 2\n"
         "  STEPS: ()\n  WARMUP_ITERS: 1\n")
-    _train_net(tmp_datasets_root, "--config-file", yaml, "OUTPUT_DIR", tmp_path)
+    _train_net(monkeypatch, "--config-file", yaml, "OUTPUT_DIR", tmp_path)
     metrics = [json.loads(line) for line in open(tmp_path / "metrics.json")]
     assert metrics[-1]["iteration"] == 1 and np.isfinite(metrics[-1]["total_loss"])

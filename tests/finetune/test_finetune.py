@@ -1,6 +1,5 @@
 """Fine-tuning converted checkpoints: pre-flight checks, limited data, a real 2-iteration
 fine-tune of Mask R-CNN R50-FPN from a converted DeCon checkpoint, and ``--eval-only`` AP."""
-import importlib.util
 import json
 import math
 import os
@@ -13,6 +12,7 @@ import torch
 
 from decon_d2.config import build_cfg
 from decon_d2.finetune import FinetuneConfigError, check_finetune_setup, subset_records
+from tests.helpers.train_net import run_train_net
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CFG = "configs/finetune/demo/mask_rcnn_R_50_FPN_demo.yaml"
@@ -79,12 +79,11 @@ def test_conventions_and_freeze_at_are_checked(converted):
         check_finetune_setup(_finetune_cfg("MODEL.WEIGHTS", "", "MODEL.BACKBONE.FREEZE_AT", "2"))
 
 
-def test_mismatched_config_fails_before_training(converted, tmp_path):
-    run = _train_net("--config-file", DEMO_CFG, "MODEL.WEIGHTS", str(converted),
-                     "INPUT.FORMAT", "BGR", "OUTPUT_DIR", str(tmp_path), check=False)
-    assert run.returncode != 0
-    assert 'set INPUT.FORMAT: "RGB"' in run.stderr, run.stderr[-2000:]
-    assert "Starting training" not in run.stdout + run.stderr
+def test_mismatched_config_fails_before_training(converted, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit, match='set INPUT.FORMAT: "RGB"'):  # main's user error
+        run_train_net("--config-file", DEMO_CFG, "MODEL.WEIGHTS", converted, "INPUT.FORMAT",
+                      "BGR", "OUTPUT_DIR", tmp_path)
     assert not list(tmp_path.glob("model_*.pth")) and not (tmp_path / "metrics.json").exists()
 
 
@@ -132,13 +131,8 @@ def test_two_iteration_finetune_then_eval_only(converted, tmp_path, monkeypatch)
     assert json.loads((tmp_path / "inference" / "results.json").read_text())["results"]
 
     (tmp_path / "inference" / "results.json").unlink()
-    # --eval-only through train_net.py's own main, in this process (the command line's parser)
-    spec = importlib.util.spec_from_file_location("train_net", REPO / "train_net.py")
-    train_net = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_net)
-    train_net.main(train_net.parser().parse_args([
-        "--config-file", DEMO_CFG, "--eval-only", "MODEL.WEIGHTS",
-        str(tmp_path / "model_final.pth"), "OUTPUT_DIR", str(tmp_path), *SMALL]))
+    run_train_net("--config-file", DEMO_CFG, "--eval-only", "MODEL.WEIGHTS",
+                  tmp_path / "model_final.pth", "OUTPUT_DIR", tmp_path, *SMALL)
     results = json.loads((tmp_path / "inference" / "results.json").read_text())["results"]
     for task in ("bbox", "segm"):
         ap = results["decon_demo_coco"][task]
