@@ -6,7 +6,8 @@ Detectron2 keys that keep their meaning and are reused rather than duplicated:
 at this fraction of the lr), ``SOLVER.WARMUP_ITERS`` / ``SOLVER.MAX_ITER`` (used as given when
 ``SOLVER.DECON.EPOCHS == 0``, else derived from epochs), ``SOLVER.MOMENTUM``,
 ``SOLVER.WEIGHT_DECAY``, ``SOLVER.IMS_PER_BATCH`` (global batch), ``SOLVER.CHECKPOINT_PERIOD``,
-``SOLVER.AMP.ENABLED``. Keep ``SOLVER.REFERENCE_WORLD_SIZE: 0``: Detectron2's auto-scaling would
+``SOLVER.AMP.ENABLED``, and Detectron2's top-level ``CUDNN_BENCHMARK`` (applied by
+``default_setup``). Keep ``SOLVER.REFERENCE_WORLD_SIZE: 0``: Detectron2's auto-scaling would
 rescale the batch, lr and iterations a second time.
 """
 
@@ -14,7 +15,8 @@ from detectron2.config import CfgNode as CN
 
 
 def add_solver_keys(cfg):
-    """Declare every ``SOLVER.DECON.*`` and ``SOLVER.AMP.PRECISION`` key with its default."""
+    """Declare every ``SOLVER.DECON.*``, ``SOLVER.AMP.PRECISION`` and ``SOLVER.TF32.*`` key with its
+    default."""
     _C = cfg.SOLVER
     _C.DECON = CN()
     # Training length in epochs; > 0 derives SOLVER.MAX_ITER = floor(N / global batch) * EPOCHS
@@ -59,4 +61,12 @@ def add_solver_keys(cfg):
     _C.DECON.WEIGHT_DECAY_NORM_BIAS = False
     # AMP compute dtype when SOLVER.AMP.ENABLED: "float16" (with a GradScaler) or "bfloat16" (none).
     _C.AMP.PRECISION = "float16"
+    # TensorFloat-32 on CUDA (Ampere and later; no effect on CPU), applied at set-up and logged
+    # (docs/gpu.md, "Settings"). MATMUL: fp32 matrix products (torch's allow_tf32 for matmul;
+    # torch's default False); the recipes keep it off because the loss maths run in fp32 on
+    # purpose (cosines divided by 0.07-0.2 temperatures). CONV: fp32 convolutions through cuDNN
+    # (torch's default True).
+    _C.TF32 = CN()
+    _C.TF32.MATMUL = False
+    _C.TF32.CONV = True
     return cfg

@@ -7,7 +7,6 @@ its loss maths in fp32 itself (contracts.md). Everything else is ``SimpleTrainer
 """
 
 import logging
-import math
 import time
 from typing import Callable, Mapping, Optional
 
@@ -116,16 +115,20 @@ class DeConStepTrainer(SimpleTrainer):
         # mean on the main one): a NaN on one rank reaches every rank's gradients through DDP, so
         # all ranks stop at the same iteration, before the optimiser applies the bad gradients,
         # instead of the healthy ones waiting in the next collective until it times out.
-        values = {k: float(v.detach().float().cpu()) for k, v in loss_dict.items()}
-        finite = all(map(math.isfinite, values.values()))
+        # One copy of all loss values to the host per step (docs/gpu.md, "Host syncs"); the values
+        # Detectron2 then logs are read from that copy, not from the device once per loss.
+        names = list(loss_dict)
+        on_host = torch.stack([loss_dict[k].detach().float().reshape(()) for k in names]).cpu()
+        finite = bool(torch.isfinite(on_host).all())
         if comm.get_world_size() > 1:
-            device = list(loss_dict.values())[0].device  # (`iter` is shadowed here)
+            device = loss_dict[names[0]].device  # (`iter` is shadowed here)
             flag = torch.tensor([1.0 if finite else 0.0], device=device)
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
             everywhere = bool(flag.item())
         else:
             everywhere = finite
         if not everywhere:
+            values = dict(zip(names, on_host.tolist()))
             where = f"rank {comm.get_rank()}" if not finite else "another rank"
             raise FloatingPointError(
                 f"Loss became infinite or NaN at iteration={self.iter} "
@@ -135,7 +138,7 @@ class DeConStepTrainer(SimpleTrainer):
                 f"Resume from it with --resume (same OUTPUT_DIR), e.g. after lowering "
                 f"SOLVER.BASE_LR or switching SOLVER.AMP.PRECISION to bfloat16."
             )
-        super()._write_metrics(loss_dict, data_time, prefix=prefix, iter=iter)
+        super()._write_metrics(dict(zip(names, on_host)), data_time, prefix=prefix, iter=iter)
 
     def state_dict(self):
         ret = super().state_dict()

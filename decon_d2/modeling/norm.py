@@ -21,6 +21,8 @@ from detectron2.utils import comm
 from detectron2.utils.logger import log_first_n
 from torch import nn
 
+from .precision import fp32, no_autocast
+
 __all__ = ["resolve_norm", "BatchNorm1dAs2d"]
 
 
@@ -53,6 +55,12 @@ class BatchNorm1dAs2d(nn.Module):
 
     Lets the 1-D slot predictor use the same norm names as everything else (``get_norm`` only
     builds 2-D layers, and naive sync BN requires 4-D input). Maths equal ``BatchNorm1d``.
+
+    Runs in fp32 with autocast off, whatever the autocast dtype (docs/gpu.md, "zero slot
+    queries"): the predictor's rows may number zero on one process, and torch's SyncBatchNorm
+    then sends statistics in the *input's* dtype (fp16 zeros) while the others send fp32 ones;
+    collectives of different sizes hang or corrupt. In fp32 every process sends fp32. The output
+    stays fp32; the next ``Linear`` casts it under autocast as before.
     """
 
     def __init__(self, norm, channels):
@@ -61,4 +69,5 @@ class BatchNorm1dAs2d(nn.Module):
         self.norm = nn.Identity() if layer is None else layer  # "" = no norm
 
     def forward(self, x):
-        return self.norm(x[:, :, None, None]).flatten(1)
+        with no_autocast(x):
+            return self.norm(fp32(x)[:, :, None, None]).flatten(1)

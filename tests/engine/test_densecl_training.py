@@ -16,7 +16,8 @@ from decon_d2.engine.checkpoint import DeConMeta
 from decon_d2.modeling.dist import batch_shuffle, batch_unshuffle
 from tools.paths import config_path
 from tests.helpers import (
-    gloo_process_group, instant_test_cfg, kill_and_resume, loss_history, spawn, synthetic_batch,
+    assert_same_collectives, gloo_process_group, instant_test_cfg, kill_and_resume, loss_history,
+    record_collectives, spawn, synthetic_batch,
 )
 
 WORLD, N_GLOBAL = 2, 4
@@ -45,7 +46,9 @@ def _worker(rank, tmp):
         model.double().train()
         result["teacher_batch_shuffle"] = model.teacher_batch_shuffle
         batch = torch.load(f"{tmp}/batch.pth")
-        result["losses"], result["queues"] = _step(model, batch[rank * 2:(rank + 1) * 2])
+        with record_collectives() as calls:
+            result["losses"], result["queues"] = _step(model, batch[rank * 2:(rank + 1) * 2])
+        result["collectives"] = calls
         torch.save(result, f"{tmp}/rank{rank}.pth")
 
 
@@ -67,6 +70,7 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
     ranks = [torch.load(tmp_path / f"rank{r}.pth") for r in range(WORLD)]
 
     assert all(r["teacher_batch_shuffle"] for r in ranks)
+    assert_same_collectives([r["collectives"] for r in ranks])  # same ops, dtypes, shapes
     for k, v in ref_losses.items():
         assert sum(r["losses"][k] for r in ranks) / WORLD == pytest.approx(v, rel=1e-9), k
     assert ref_queues["student.heads.p2.queue_ptr"].item() == N_GLOBAL

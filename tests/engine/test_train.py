@@ -85,13 +85,21 @@ def test_loss_falls_on_a_fixed_batch(tmp_path):
 
 @pytest.mark.slow
 def test_kill_and_resume_equals_straight_run(tmp_path):
+    """In fp16 with a GradScaler (the recipe's precision), whose state (scale, growth tracker,
+    changed by the overflows of these first steps) goes through the checkpoint."""
     n = 4  # two loader workers: the augmentations are drawn in other processes
-    extra = dict(SOLVER__MAX_ITER=n, SOLVER__CHECKPOINT_PERIOD=n // 2, DATALOADER__NUM_WORKERS=2)
+    extra = dict(SOLVER__MAX_ITER=n, SOLVER__CHECKPOINT_PERIOD=n // 2, DATALOADER__NUM_WORKERS=2,
+                 SOLVER__AMP__ENABLED=True, SOLVER__AMP__PRECISION="float16")
 
     straight, interrupted, resumed = kill_and_resume(
         lambda name: Trainer(tiny_cfg("decon_ml", tmp_path / name, **extra)), n)
 
     assert interrupted == pytest.approx(_losses(straight), rel=1e-6, abs=1e-7)
+    scaler = straight._trainer.grad_scaler.state_dict()
+    assert scaler == resumed._trainer.grad_scaler.state_dict()
+    ckpt = torch.load(tmp_path / "resumed" / "model_0000001.pth", map_location="cpu",
+                      weights_only=False)
+    assert ckpt["trainer"]["_trainer"]["grad_scaler"]["scale"] > 0
     a = straight.checkpointer.model.state_dict()
     b = resumed.checkpointer.model.state_dict()
     assert a.keys() == b.keys()

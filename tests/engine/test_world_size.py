@@ -15,7 +15,10 @@ from detectron2.utils import comm
 from detectron2.utils.events import EventStorage
 
 from decon_d2.engine.optimizer import build_optimizer
-from tests.helpers import gloo_process_group, instant_test_cfg, spawn, synthetic_batch
+from tests.helpers import (
+    assert_same_collectives, gloo_process_group, instant_test_cfg, record_collectives, spawn,
+    synthetic_batch,
+)
 
 N_GLOBAL, STEPS = 4, 2
 SYNC = ("MODEL.RESNETS.NORM", "SyncBN", "MODEL.FPN.NORM", "SyncBN",
@@ -51,7 +54,9 @@ def _train(variant, tmp, rank=0, world=1):
 def _worker(rank, world, per_machine, tmp):
     with gloo_process_group(rank, world, f"{tmp}/group{world}"):
         comm.create_local_process_group(per_machine)
-        out = {v: _train(v, tmp, rank, world) for v in VARIANTS}
+        with record_collectives() as calls:
+            out = {v: _train(v, tmp, rank, world) for v in VARIANTS}
+        out["collectives"] = calls
         torch.save(out, f"{tmp}/world{world}_rank{rank}.pth")
 
 
@@ -73,6 +78,7 @@ def test_one_two_and_four_processes_train_the_same(tmp_path, one_torch_thread):
         (tmp_path / f"group{world}").mkdir()
         spawn(_worker, (world, per_machine, str(tmp_path)), world)
         runs[world] = [torch.load(tmp_path / f"world{world}_rank{r}.pth") for r in range(world)]
+        assert_same_collectives([r.pop("collectives") for r in runs[world]])
     for variant, ref in reference.items():
         for k, v in ref.items():
             for world, ranks in runs.items():

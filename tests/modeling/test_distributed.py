@@ -10,7 +10,10 @@ import torch
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-from tests.helpers import gloo_process_group, instant_test_cfg, spawn, synthetic_batch
+from tests.helpers import (
+    assert_same_collectives, gloo_process_group, instant_test_cfg, record_collectives, spawn,
+    synthetic_batch,
+)
 
 WORLD = 2
 N_GLOBAL = 4
@@ -33,7 +36,9 @@ def _worker(rank, tmp):
         model.double().train()
         batch = torch.load(f"{tmp}/batch.pth")
         half = N_GLOBAL // WORLD
-        result = _run(model, batch[rank * half:(rank + 1) * half])
+        with record_collectives() as calls:
+            result = _run(model, batch[rank * half:(rank + 1) * half])
+        result["collectives"] = calls
         result["norm_types"] = sorted({type(m).__name__ for m in model.modules()
                                        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)})
         torch.save(result, f"{tmp}/rank{rank}.pth")
@@ -59,6 +64,7 @@ def test_two_processes_match_one_process(tmp_path):
     ranks = [torch.load(tmp_path / f"rank{r}.pth") for r in range(WORLD)]
 
     assert ranks[0]["norm_types"] == ["NaiveSyncBatchNorm"]
+    assert_same_collectives([r.pop("collectives") for r in ranks])  # same ops, dtypes, shapes
     assert ref["decon/contrast_skipped"] == 0  # the contrast terms really run
     for key, value in ref.items():
         if key.startswith("center/"):

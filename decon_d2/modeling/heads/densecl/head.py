@@ -24,7 +24,7 @@ from torch import nn
 
 from ...dist import concat_all_gather
 from ..build import SSL_HEAD_REGISTRY
-from ..precision import fp32, no_autocast
+from ...precision import fp32, no_autocast
 from .neck import DenseCLNeck
 from .ops import dense_correspondence, enqueue_, gather_positives, info_nce
 

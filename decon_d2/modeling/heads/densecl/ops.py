@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from ..precision import fp32, no_autocast
+from ...precision import fp32, no_autocast
 
 __all__ = ["info_nce", "dense_correspondence", "gather_positives", "enqueue_"]
 

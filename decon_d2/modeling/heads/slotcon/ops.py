@@ -9,8 +9,8 @@ from detectron2.utils import comm
 from torchvision.ops import roi_align
 
 from ...dist import all_reduce_sum, concat_all_gather
-from ..precision import fp32 as _fp32
-from ..precision import no_autocast as _no_autocast
+from ...precision import fp32 as _fp32
+from ...precision import no_autocast as _no_autocast
 
 __all__ = [
     "semantic_grouping",
@@ -118,7 +118,9 @@ def slot_contrast(q_slots, k_slots, q_present, k_present, predictor, temp):
         offset = comm.get_rank() * b * k
         idx = sel.nonzero().squeeze(1)
         labels = mask_all.long().cumsum(0)[idx + offset] - 1
-    pred = predictor(q[sel])  # the MLP itself may run under autocast
+    # Rows by ``idx``, not by the mask again: one data-dependent shape (a GPU sync) fewer
+    # (docs/gpu.md, "Host syncs"). The MLP itself may run under autocast.
+    pred = predictor(q[idx])
     with _no_autocast(pred):
         logits = F.normalize(_fp32(pred), dim=1) @ keys.t() / temp
         ce = F.cross_entropy(logits, labels, reduction="sum")
