@@ -5,15 +5,13 @@
     python train_net.py --config-file configs/decon_pretrain.yaml --num-gpus 8   # paper recipe
     python train_net.py --config-file ... --resume            # continue the run in OUTPUT_DIR
     python train_net.py --config-file ... --overwrite         # replace the run in OUTPUT_DIR
+    python train_net.py --config-file ... --dry-run           # preflight + summary only
     torchrun --nproc_per_node 8 train_net.py --config-file ...  # or under srun: docs/cluster.md
 
-The config's MODEL.META_ARCHITECTURE chooses the trainer: a pre-training architecture ("DeCon")
-runs ``PretrainTrainer``, a semantic segmentor ``SemSegTrainer``, anything else (a detector to
-fine-tune) ``FinetuneTrainer`` (docs/engine.md, docs/finetune.md). Trailing ``KEY VALUE`` pairs override the config; keep
-``--dist-url`` and other flags before them.
-
-A restarted job resumes by itself and a fresh start never overwrites a run (engine/resume.py);
-stop signals are caught from the first line on (engine/preemption.py, docs/cluster.md).
+MODEL.META_ARCHITECTURE chooses the trainer (docs/engine.md, docs/finetune.md). Trailing
+``KEY VALUE`` pairs override the config; flags go before them. Devices, data, output folder,
+disk and GPU memory are checked before anything starts (engine/preflight/); a restarted job
+resumes by itself (engine/resume.py); stop signals are caught from the first line on.
 """
 import logging
 
@@ -24,16 +22,15 @@ from decon_d2.data import DatasetNotFoundError, DeclaredDatasetError
 from decon_d2.config import build_cfg
 from decon_d2.engine import InitialWeightsError, PretrainTrainer, setup
 from decon_d2.engine.launch import collective_timeout, launch_any
+from decon_d2.engine.preflight import command_line_check
 from decon_d2.engine.preemption import install_stop_handlers
 from decon_d2.engine.resume import OutputDirError, check_output_dir, decide_resume
 from decon_d2.finetune import FinetuneConfigError, FinetuneTrainer, SemSegTrainer
 from decon_d2.modeling import PRETRAINING_ARCHITECTURES, SEMSEG_ARCHITECTURES
 
 #: errors in what the user gave (config, data, weights): one message, no traceback
-USER_ERRORS = (
-    FinetuneConfigError, InitialWeightsError, DeclaredDatasetError, DatasetNotFoundError,
-    OutputDirError,
-)
+USER_ERRORS = (FinetuneConfigError, InitialWeightsError, DeclaredDatasetError,
+               DatasetNotFoundError, OutputDirError)
 
 
 def trainer_class(cfg):
@@ -77,6 +74,8 @@ def parser():
     p = default_argument_parser()
     p.add_argument("--overwrite", action="store_true",
                    help="start a new run in an OUTPUT_DIR that holds one, deleting its checkpoints")
+    p.add_argument("--dry-run", "--preflight-only", dest="dry_run", action="store_true",
+                   help="the preflight and the summary only; exit 0 (all is well) or 2")
     return p
 
 
@@ -89,10 +88,11 @@ def cli(argv=None):
             f"(e.g. --dist-url, --resume) before the KEY VALUE overrides"
         )
     print("Command Line Args:", args)
-    timeout = build_cfg(args.config_file, args.opts).SOLVER.DECON.DIST_TIMEOUT_S
-    launch_any(main, (args,), num_gpus=args.num_gpus, num_machines=args.num_machines,
-               machine_rank=args.machine_rank, dist_url=args.dist_url,
-               timeout=collective_timeout(timeout))
+    cfg = build_cfg(args.config_file, args.opts)
+    return launch_any(main, (args,), num_gpus=args.num_gpus, num_machines=args.num_machines,
+                      machine_rank=args.machine_rank, dist_url=args.dist_url,
+                      timeout=collective_timeout(cfg.SOLVER.DECON.DIST_TIMEOUT_S),
+                      preflight=command_line_check(args, cfg), dry_run=args.dry_run)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,14 @@ BUILTIN_IMAGE_DATASETS: Dict[str, Tuple[Tuple[str, ...], str]] = {
     "imagenet_train": (("imagenet/train",), _IMAGENET_HINT),
 }
 
+#: images each builtin set has when complete (the preflight warns about another count)
+EXPECTED_IMAGES: Dict[str, int] = {
+    "coco_2017_train_unlabeled": 118_287,
+    "coco_2017_unlabeled2017": 123_403,
+    "coco_plus": 241_690,
+    "imagenet_train": 1_281_167,
+}
+
 
 def _under_root(rel: str):
     return lambda: datasets_root() / rel

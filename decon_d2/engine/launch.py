@@ -32,6 +32,7 @@ from detectron2.engine import launch
 from detectron2.utils import comm
 
 from .preemption import REQUEUE_EXIT_CODE, STOP_SIGNALS, install_stop_handlers
+from .preflight.gate import PreflightGate
 
 logger = logging.getLogger(__name__)
 
@@ -208,11 +209,15 @@ def _forward_stop_signals() -> None:
 
 
 def launch_any(main_func, args, *, num_gpus: int, num_machines: int = 1, machine_rank: int = 0,
-               dist_url: Optional[str] = None, timeout: timedelta):
+               dist_url: Optional[str] = None, timeout: timedelta, preflight=None,
+               dry_run: bool = False):
     """Run ``main_func(*args)`` on every rank, whoever started the processes. The calling
-    process installs its stop handlers first (``train_net.cli``); spawned ranks in ``_call``."""
+    process installs its stop handlers first (``train_net.cli``); spawned ranks in ``_call``.
+    ``preflight(processes, local_processes, launcher)`` runs first (``preflight/gate.py``);
+    ``dry_run``: only it (returns 0 when it passed)."""
     set_nccl_env()
     env = detect_cluster_env()
+    gate = PreflightGate(preflight, dry_run)
     if env is not None:
         if num_gpus > 1 or num_machines > 1:
             raise SystemExit(f"error: started by {env.source} ({env.world_size} ranks): each "
@@ -220,9 +225,16 @@ def launch_any(main_func, args, *, num_gpus: int, num_machines: int = 1, machine
         print(f"{env.source}: rank {env.rank}/{env.world_size}, local rank "
               f"{env.local_rank}/{env.local_world_size}, {env.dist_url}", flush=True)
         if env.world_size == 1:
-            return main_func(*args)
-        init_from_env(env, timeout)
+            return 0 if gate.local(1, 1, env.source) else main_func(*args)
+        try:
+            init_from_env(env, timeout)
+        except RuntimeError as e:  # a GPU binding that does not match the ranks: one line
+            raise SystemExit(f"error: rank {env.rank}: {e}") from None
+        if gate.shared(env.rank, env.world_size, env.local_world_size, env.source, _leave_group):
+            return 0
         return _call(main_func, args, timeout)
+    if gate.local(num_gpus * num_machines, num_gpus, "--num-gpus"):
+        return 0
     if num_gpus * num_machines == 1:
         return main_func(*args)
     _forward_stop_signals()
@@ -234,3 +246,7 @@ def launch_any(main_func, args, *, num_gpus: int, num_machines: int = 1, machine
             raise SystemExit(REQUEUE_EXIT_CODE) from None
         raise SystemExit(f"error: local process {e.error_index} (rank "
                          f"{machine_rank * num_gpus + e.error_index}) died: {e}") from None
+    except mp.ProcessRaisedException as e:  # the first failed rank's traceback, shown once
+        raise SystemExit(f"error: local process {e.error_index} (rank "
+                         f"{machine_rank * num_gpus + e.error_index}) failed; the other ranks "
+                         f"were stopped. Its traceback:\n{e.msg.strip()}") from None

@@ -1,4 +1,4 @@
-"""``python -m tools.benchmark.memory``: tensor memory of a DenseCL training step, by kind.
+"""``python -m tools.benchmark.memory``: tensor memory of a training step, by kind.
 
 Device-independent: torch's ``MemTracker`` counts every tensor alive (parameters, gradients,
 optimiser state, buffers, activations and temporaries), which is what
@@ -20,11 +20,15 @@ size inside the dense loss's backward, so the estimate is built from parts, each
       (unchunked, less the forward's logits, which the activations already hold).
 
 It is an upper bound: some gradients do not exist yet when the loss's backward peaks, and the
-logits of levels whose backward ran earlier (p3..p5 before p2) are freed by then.
+logits of levels whose backward ran earlier (p3..p5 before p2) are freed by then. SlotCon heads
+have no queue (loss backward 0 here); their slot-contrast logits grow with the batch squared
+and are recorded per call for ``tools.benchmark.gpu_memory``, which adds them at the target.
 """
 import argparse
+import contextlib
 import json
 import sys
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +50,17 @@ def _tracked(fn, model, optimizer, when="peak"):
     from torch.distributed._tools.mem_tracker import MemTracker
 
     tracker = MemTracker()
+    own = tracker._track_module_params_and_buffers
+
+    def track(module, install_grad_hooks=True):
+        # a norm run through ``functional_call`` on per-view copies of its parameters
+        # (decon_d2/modeling/pixel_mlp.py, norm_rows): the copies are temporaries, counted as
+        # such, and accept no gradient hook
+        if any(not q.is_leaf or not q.requires_grad for q in module.parameters()):
+            return 0, 0
+        return own(module, install_grad_hooks)
+
+    tracker._track_module_params_and_buffers = track
     # MemTracker hooks every parameter's gradient; the frozen teacher's must accept a hook (it
     # runs under no_grad throughout, so it still records no graph and gets no gradient).
     frozen = [q for q in model.parameters() if not q.requires_grad]
@@ -62,9 +77,28 @@ def _tracked(fn, model, optimizer, when="peak"):
     return {str(k).rsplit(".", 1)[-1].lower(): v / MIB for k, v in snap.items()}
 
 
+@contextlib.contextmanager
+def _slot_contrast_calls(calls):
+    """Appends each ``slot_contrast`` call's sizes to ``calls``: its logits are queries x keys,
+    quadratic in the batch, so no linear fit can carry them to another batch."""
+    from decon_d2.modeling.heads.slotcon import head as slot_head
+
+    original = slot_head.slot_contrast
+
+    def recorded(q_slots, k_slots, q_present, k_present, *args, **kwargs):
+        b, k, d = q_slots.shape
+        calls.append({"b": b, "k": k, "d": d, "queries": int((q_present & k_present).sum()),
+                      "keys": int(k_present.sum())})
+        return original(q_slots, k_slots, q_present, k_present, *args, **kwargs)
+
+    with mock.patch.object(slot_head, "slot_contrast", recorded):
+        yield
+
+
 def peak_memory(case, crop, batch, precision="fp32", device="cpu", opts=(), instant_test=False):
     """``{"fwd_bwd": {kind: MiB}, "opt": {kind: MiB}, "grads_mib": all gradients}`` for one
-    step; ``instant_test``: the case's tiny config (smoke tests)."""
+    step, plus what the extrapolation needs (strides, queue length, slot-contrast calls);
+    ``instant_test``: the case's tiny config (smoke tests)."""
     cfg = bench_cfg(case, crop=crop, batch=batch, device=device, precision=precision, opts=opts,
                     instant_test=instant_test)
     model = build_bench_model(cfg, case)
@@ -90,7 +124,9 @@ def peak_memory(case, crop, batch, precision="fp32", device="cpu", opts=(), inst
     with EventStorage(0):
         forward_backward()
         optimizer_step()
-        out = {"after_forward": _tracked(forward, model, optimizer, when="current")}
+        calls = []
+        with _slot_contrast_calls(calls):
+            out = {"after_forward": _tracked(forward, model, optimizer, when="current")}
         kept.clear()
         out.update(fwd_bwd=_tracked(forward_backward, model, optimizer),
                    opt=_tracked(optimizer_step, model, optimizer))
@@ -99,8 +135,17 @@ def peak_memory(case, crop, batch, precision="fp32", device="cpu", opts=(), inst
     heads = model.student.heads
     shapes = model.student.backbone.output_shape()
     out["finest_stride"] = min(shapes[name].stride for name in heads)
-    out["queue_length"] = heads[next(iter(heads))].queue_global.shape[0]
+    queue = getattr(heads[next(iter(heads))], "queue_global", None)  # SlotCon: no queue
+    out["queue_length"] = 0 if queue is None else queue.shape[0]
     out["chunk_rows"] = cfg.MODEL.DECON.DENSECL.LOSS_CHUNK_ROWS
+    # the heads run in this order, two directions each (decon_d2/modeling/meta_arch.py)
+    names = [name for name in heads for _ in (0, 1)]
+    out["slot_contrast"] = [dict(c, head=n, stride=shapes[n].stride) for n, c in zip(names, calls)]
+    # what crosses processes on a GPU (one process here): MoCo's shuffle of the teacher's views
+    # and the teacher's maps the heads read (decon_d2/modeling/dist.py)
+    out["levels"] = {n: [shapes[n].channels, shapes[n].stride] for n in heads}
+    out["teacher_shuffle"] = {"on": model.teacher_batch_shuffle,
+                              "views": len(model.views["teacher"])}
     return out
 
 
@@ -122,13 +167,18 @@ def info_nce_copies(chunk_rows, rows=1024, queue_length=8192, dim=128):
     return (total - q.numel() * 4) / (min(rows, chunk_rows or rows) * queue_length * 4)
 
 
-def extrapolate(peaks, crop, target_crop, target_batch, copies, target_chunk=None):
+def extrapolate(peaks, crop, target_crop, target_batch, copies, target_chunk=None,
+                act_offsets=None):
     """``{batch: peak_memory(...)}`` at two batches -> dict of the estimate's parts (MiB) at
     ``target_batch`` images of ``target_crop`` px; ``copies``: ``info_nce_copies`` of the
     chunking at the target, ``target_chunk`` its rows (None: the case's). A chunked case keeps
-    no logits after its forward, so its activations hold for any chunk size."""
+    no logits after its forward, so its activations hold for any chunk size. ``act_offsets``:
+    ``{batch: MiB}`` taken off the activations before the fit (what is added back separately,
+    e.g. the slot-contrast logits). No queue (SlotCon): loss backward 0."""
     (b0, p0), (b1, p1) = sorted(peaks.items())[:2]
-    act = [p["after_forward"]["act"] + p["after_forward"]["temp"] for p in (p0, p1)]
+    off = act_offsets or {}
+    act = [p["after_forward"]["act"] + p["after_forward"]["temp"] - off.get(b, 0.0)
+           for b, p in ((b0, p0), (b1, p1))]
     slope = (act[1] - act[0]) / (b1 - b0)
     scale = target_batch * (target_crop / crop) ** 2
     rows = target_batch * (target_crop // p1["finest_stride"]) ** 2
@@ -153,7 +203,7 @@ def main(argv=None):
     p.add_argument("--variants", nargs="+", required=True, help="cases, as the benchmark's")
     p.add_argument("--crop", type=int, default=96)
     p.add_argument("--batches", type=int, nargs=2, default=[1, 2])
-    p.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
+    p.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "bf16", "fp16"])
     p.add_argument("--target-crop", type=int, default=224)
     p.add_argument("--target-batch", type=int, default=32)
     p.add_argument("--target-chunk", type=int, default=None,
