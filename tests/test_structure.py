@@ -101,6 +101,7 @@ LAYERS = (
     ("tools.paths", "tools.batch"),
     ("tools.stages",),
     ("tools.build_data", "tools.protocols", "tools.benchmark"),
+    ("tools.gpu_check",),
     ("tools.demo", "tools.study"),
     ("tools",),
 )

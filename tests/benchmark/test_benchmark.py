@@ -21,6 +21,7 @@ def test_benchmark_one_step_on_cpu(tmp_path, capsys):
     assert rc == 0
     printed = capsys.readouterr().out
     assert "time vs enc" in printed and "FLOPs of decon_sl+ckpt" in printed
+    assert "reserved MiB" in printed  # CUDA's reserve beside its allocated peak ("-" on CPU)
     assert "of fp32 GEMM" in printed and "Memory at crop 64: ratios to decon_ml" in printed
     data = json.loads(out.read_text())
     assert data["meta"]["data_loading"].startswith("excluded")
@@ -39,6 +40,7 @@ def test_benchmark_one_step_on_cpu(tmp_path, capsys):
         t = r["timing"]
         assert len(t["step_times_s"]) == 1 and t["images_per_s"] > 0
         assert t["memory_kind"] == "peak_rss" and t["peak_memory_mib"] > 0
+        assert t["peak_reserved_mib"] is None  # no allocator reserve on CPU
         fl = r["flops"]
         assert fl["backward"] > 0 and fl["step"] == pytest.approx(
             fl["forward_student"] + fl["forward_teacher"] + fl["backward"])

@@ -1,9 +1,11 @@
 """Device facts the benchmark needs: synchronisation, peak memory, and the bf16 peak for MFU.
 
 Peak memory: CUDA ``max_memory_allocated`` (tensors only, from a reset just before the first
-step) on GPU; on CPU the process's peak resident set (``ru_maxrss``), which is monotone over the
-process's life, so each case runs in a fresh subprocess and the RSS just before the first step is
-reported beside it.
+step) on GPU, beside ``max_memory_reserved`` (what the caching allocator took from the
+card: the figure that decides whether a step fits, with its fragmentation and rounding); on
+CPU the process's peak resident set (``ru_maxrss``), which is monotone over the process's life,
+so each case runs in a fresh subprocess and the RSS just before the first step is reported
+beside it (no reserved figure: None).
 """
 import resource
 import time
@@ -61,6 +63,14 @@ def current_rss_mib():
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * resource.getpagesize() / 2**20
+
+
+def peak_reserved_mib(device):
+    """CUDA max reserved MiB (same reset as ``peak_memory_mib``), or None on CPU: the process
+    RSS is the only figure there, reported as the peak itself."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.max_memory_reserved(torch.device(device)) / 2**20
+    return None
 
 
 def peak_memory_mib(device):

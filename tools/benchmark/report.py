@@ -60,7 +60,7 @@ def timing_table(results, roof=None):
             r["case"], r.get("batch", "-"),
             _f(t.get("median_step_s"), "{:.3f}"), _f(t.get("images_per_s"), "{:.2f}"),
             _f(ratio(t.get("median_step_s"), bt.get("median_step_s")), "{:.2f}x"),
-            _f(t.get("peak_memory_mib"), "{:.0f}"),
+            _f(t.get("peak_memory_mib"), "{:.0f}"), _f(t.get("peak_reserved_mib"), "{:.0f}"),
             _f(ratio(t.get("peak_memory_mib"), bt.get("peak_memory_mib")), "{:.2f}x"),
             _f(fl.get("step") and fl["step"] / 1e9, "{:.1f}"),
             _f(ratio(fl.get("step"), bf.get("step")), "{:.1f}x"),
@@ -70,7 +70,7 @@ def timing_table(results, roof=None):
         ])
     kind = next((r["timing"]["memory_kind"] for r in results if "timing" in r), "memory")
     header = ["case", "batch", "step s (median)", "img/s", "time vs enc", f"{kind} MiB",
-              "mem vs enc", "GFLOP/img/step", "FLOPs vs enc", "MFU"]
+              "reserved MiB", "mem vs enc", "GFLOP/img/step", "FLOPs vs enc", "MFU"]
     if roof:
         header += ["GFLOP/s", "of fp32 GEMM", "of own GEMM", "speed vs fp32"]
     return _table(header + [""], rows)
@@ -97,12 +97,13 @@ def memory_table(results, crop, options):
         t = r.get("timing", {})
         ratio = lambda key: t[key] / base[key] if key in t and base.get(key) else None
         rows.append([r["case"], r.get("batch", "-"), _f(t.get("peak_memory_mib"), "{:.0f}"),
+                     _f(t.get("peak_reserved_mib"), "{:.0f}"),
                      _f(ratio("peak_memory_mib"), "{:.2f}x"), _f(t.get("median_step_s"), "{:.2f}"),
                      _f(ratio("median_step_s"), "{:.2f}x"), r.get("error", "")])
     kind = base.get("memory_kind", "memory")
     title = (f"Memory at crop {crop}: ratios to {results[0]['case']} (mem = {'+'.join(options)})")
-    return title + "\n" + _table(["case", "batch", f"{kind} MiB", "mem vs off", "step s",
-                                   "time vs off", ""], rows)
+    return title + "\n" + _table(["case", "batch", f"{kind} MiB", "reserved MiB", "mem vs off",
+                                   "step s", "time vs off", ""], rows)
 
 
 def flop_table(r):

@@ -14,7 +14,8 @@ from detectron2.utils.events import EventStorage
 from decon_d2.engine.optimizer import build_optimizer
 from decon_d2.engine.step import DeConStepTrainer, amp_dtype
 
-from tools.benchmark.device import current_rss_mib, peak_memory_mib, reset_peak_memory, synchronize, timed
+from tools.benchmark.device import current_rss_mib, peak_memory_mib, peak_reserved_mib, \
+    reset_peak_memory, synchronize, timed
 
 
 def make_step(cfg, model, batch):
@@ -48,6 +49,7 @@ def time_steps(cfg, model, batch, steps, warmup=1):
         step()
     times = [timed(step, device) for _ in range(steps)]
     peak, kind = peak_memory_mib(device)
+    reserved = peak_reserved_mib(device)
     # Parts of the step, timed once after it (gradients of the last step are still there).
     parts = {"optimizer_step_s": timed(step.optimizer.step, device),
              "ema_update_s": timed(lambda: model.momentum_update(0.99), device)} if times else {}
@@ -58,6 +60,7 @@ def time_steps(cfg, model, batch, steps, warmup=1):
         "images_per_s": len(batch) / median if times else float("nan"),
         "peak_memory_mib": peak,
         "memory_kind": kind,
+        "peak_reserved_mib": reserved,  # CUDA max reserved; None on CPU
         "rss_before_steps_mib": rss_before,
         **parts,
     }
