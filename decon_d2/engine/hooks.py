@@ -5,6 +5,7 @@ Both derive everything from ``trainer.iter``; they keep no counters, so resume n
 """
 
 import logging
+import math
 
 from detectron2.engine.hooks import HookBase
 from detectron2.utils import comm
@@ -55,14 +56,21 @@ class MomentumTeacherHook(HookBase):
         if self.trainer.start_iter == 0:
             self._model().copy_student_to_teacher()
             logger.info("Fresh run: teacher initialised as an exact copy of the student.")
+        # the product of the momenta applied so far (a resumed run recomputes it)
+        self.initial_share = math.prod(self.momentum(i) for i in range(self.trainer.start_iter))
 
     def momentum(self, it: int) -> float:
         return cosine_momentum(it, self.trainer.max_iter, self.base_momentum, self.final_momentum)
 
     def after_step(self):
+        """Also logs ``decon/teacher_initial_share``: the weight the initial network still has
+        in the teacher (the product of every momentum applied), what a short run exports."""
         m = self.momentum(self.trainer.iter)
         self._model().momentum_update(m)
-        self.trainer.storage.put_scalar("decon/teacher_momentum", m, smoothing_hint=False)
+        self.initial_share *= m
+        storage = self.trainer.storage
+        storage.put_scalar("decon/teacher_momentum", m, smoothing_hint=False)
+        storage.put_scalar("decon/teacher_initial_share", self.initial_share, smoothing_hint=False)
 
 
 class IterationSeedHook(HookBase):

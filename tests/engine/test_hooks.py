@@ -1,6 +1,7 @@
 """The EMA hook on a toy student/teacher model, the NaN guard, the resumable sampler, decon_meta."""
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -72,6 +73,21 @@ def test_teacher_equals_ema_of_student_after_each_step():
     trainer.register_hooks([MomentumTeacherHook(0.99, 1.0), Check()])
     trainer.train(0, max_iter)
     assert checked == list(range(max_iter))
+
+
+def test_teachers_initial_share_is_the_product_of_the_momenta_also_after_a_resume():
+    """What a short run exports: after 4 iterations from m0 = 0.9, the teacher still holds the
+    initial network with weight m(0) m(1) m(2) m(3); a run resumed at 2 says the same."""
+    shares = {}
+    for start in (0, 2):
+        model = ToyTeacherModel()
+        trainer = SimpleTrainer(model, _data(), torch.optim.SGD(model.student.parameters(), lr=0))
+        trainer.register_hooks([MomentumTeacherHook(0.9, 1.0)])
+        trainer.train(start, 4)
+        shares[start] = trainer.storage.history("decon/teacher_initial_share").latest()
+    want = math.prod(cosine_momentum(i, 4, 0.9, 1.0) for i in range(4))
+    assert shares[0] == pytest.approx(want, rel=1e-12) and shares[2] == pytest.approx(want)
+    assert 0.75 < want < 0.8  # 0.9 x 0.915 x 0.95 x 0.985
 
 
 def test_first_step_uses_m0_and_a_copy_of_the_student():

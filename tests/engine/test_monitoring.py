@@ -16,7 +16,7 @@ from tools.paths import REPO_ROOT, config_path
 from decon_d2.variants import get_variant
 from tests.helpers import build_instant_model, instant_test_cfg, register_synthetic_sem_seg, write_photos
 
-HEALTH = ("proto_entropy", "protos_used", "slots_kept", "agreement")
+HEALTH = ("proto_entropy", "protos_used", "slots_kept", "agreement", "agreement_excess")
 
 
 def _one_hot_scores(assign, k):
@@ -30,7 +30,8 @@ def test_health_signals_of_a_collapse_and_of_uniform_usage():
     collapsed = [_one_hot_scores(torch.zeros(b, 4, 4, dtype=torch.long), k)] * 2
     present = [torch.zeros(b, k, dtype=torch.bool).index_fill_(1, torch.tensor([0]), True)] * 2
     h = slot_health(collapsed, collapsed, collapsed, present, present, boxes)
-    assert h == {"proto_entropy": 0.0, "protos_used": 1.0, "slots_kept": 1.0, "agreement": 1.0}
+    assert h == {"proto_entropy": 0.0, "protos_used": 1.0, "slots_kept": 1.0, "agreement": 1.0,
+                 "agreement_chance": 1.0, "agreement_excess": 0.0}  # all of it by chance
     # every prototype on exactly 4 of the 32 pixels of a view; the student disagrees everywhere
     uniform = torch.arange(k).repeat_interleave(4).view(b, 4, 4)
     t = [_one_hot_scores(uniform, k)] * 2
@@ -39,8 +40,16 @@ def test_health_signals_of_a_collapse_and_of_uniform_usage():
     h = slot_health(s, t, t, full, full, boxes)
     assert h["proto_entropy"] == pytest.approx(math.log(k)) and h["protos_used"] == k
     assert h["agreement"] == 0.0 and h["slots_kept"] == k
+    assert h["agreement_chance"] == pytest.approx(1 / k) and h["agreement_excess"] < 0
+    h = slot_health(t, t, t, full, full, boxes)  # the student agrees everywhere
+    assert h["agreement"] == 1.0 and h["agreement_excess"] == pytest.approx(1 - 1 / k)
+    # two prototypes, 3/4 and 1/4 of the pixels in both assignments: chance 9/16 + 1/16
+    skew = [_one_hot_scores((torch.arange(2 * 16) % 4 == 3).long().view(b, 4, 4), k)] * 2
+    assert slot_health(skew, skew, skew, full, full, boxes)["agreement_chance"] == \
+        pytest.approx(10 / 16)
     no_overlap = [torch.tensor([[1.0, 1.0, 0.0, 0.0]] * b)] * 2
-    assert math.isnan(slot_health(s, t, t, full, full, no_overlap)["agreement"])
+    nothing = slot_health(s, t, t, full, full, no_overlap)
+    assert math.isnan(nothing["agreement"]) and math.isnan(nothing["agreement_excess"])
 
 
 @pytest.mark.slow

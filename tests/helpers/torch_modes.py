@@ -4,7 +4,7 @@
 GPU they make a CPU tensor: a device mismatch, or a silent host round trip). ``HostSyncCounter``
 counts the calls that make a GPU wait for the host to read a value: scalar reads (``item``,
 ``bool``, ``float``, ``int``, ``tolist``), data-dependent shapes (``nonzero``, boolean-mask
-indexing, ``masked_select``, ``unique``) and copies to the host (``cpu``, ``to("cpu")``). On CPU
+indexing, ``masked_select``, ``unique``, ``bincount``) and copies to the host (``cpu``, ``to("cpu")``). On CPU
 nothing waits, but the calls are the same, so their count per step is known before a GPU runs
 (docs/gpu.md). Calls are attributed to the first caller outside torch.
 """
@@ -27,7 +27,7 @@ FACTORIES = {torch.zeros, torch.ones, torch.empty, torch.full, torch.arange, tor
              torch.linspace, torch.logspace, torch.eye, torch.empty_strided}
 
 _SCALAR = {"item", "__bool__", "__float__", "__int__", "__index__", "tolist"}
-_SHAPE = {"nonzero", "argwhere", "masked_select", "unique", "unique_consecutive"}
+_SHAPE = {"nonzero", "argwhere", "masked_select", "unique", "unique_consecutive", "bincount"}
 
 
 def caller():

@@ -46,7 +46,8 @@ def _worker(rank, tmp):
 
 #: health signals describe this process's share of the batch (modeling/heads/slot_health.py):
 #: not averages, so their mean over processes is not the 1-process value
-HEALTH = ("proto_entropy", "protos_used", "slots_kept", "agreement")
+HEALTH = ("proto_entropy", "protos_used", "slots_kept", "agreement", "agreement_chance",
+          "agreement_excess")
 
 
 def test_two_processes_match_one_process(tmp_path):

@@ -11,7 +11,7 @@ from typing import Dict, List, Sequence, Tuple
 
 __all__ = ["mean_std", "final_table", "curves", "curve_table", "health_table", "plot_curves"]
 
-HEALTH = ("protos_used", "proto_entropy", "slots_kept", "agreement")
+HEALTH = ("protos_used", "proto_entropy", "slots_kept", "agreement", "agreement_excess")
 
 
 def mean_std(values: Sequence[float]) -> Tuple[float, float]:
