@@ -57,6 +57,11 @@ def decide_resume(resume_flag: bool, env: Optional[Mapping[str, str]] = None) ->
     return False
 
 
+#: the three ways out of a fresh start into a folder that holds a run (here and the preflight's)
+WAYS_OUT = ("Continue it: add --resume (to sbatch: after the config). Start a new run: set "
+            "OUTPUT_DIR to a new folder. Replace it: add --overwrite (deletes its checkpoints).")
+
+
 def check_output_dir(output_dir: str, resume: bool, overwrite: bool) -> None:
     """Before a run starts writing: a fresh start (no ``--resume``) into a folder that holds a
     run stops, unless ``overwrite``, which deletes that run's checkpoints (rank 0)."""
@@ -75,8 +80,7 @@ def check_output_dir(output_dir: str, resume: bool, overwrite: bool) -> None:
         return
     raise OutputDirError(
         f"OUTPUT_DIR {output_dir} holds a run (last_checkpoint: {last}); a fresh start would "
-        f"overwrite it. Continue it: add --resume (to sbatch: after the config). Start a new run: "
-        f"set OUTPUT_DIR to a new folder. Replace it: add --overwrite (deletes its checkpoints).")
+        f"overwrite it. {WAYS_OUT}")
 
 
 def record_mismatches(stored, current) -> List[str]:

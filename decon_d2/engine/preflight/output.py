@@ -10,6 +10,7 @@ from typing import List
 import yaml
 
 from ..checkpoint_files import last_checkpoint_name
+from ..resume import WAYS_OUT
 from .problems import Problem
 
 __all__ = ["check_output", "RECIPE_KEYS"]
@@ -33,12 +34,10 @@ def check_output(cfg, resume: bool, overwrite: bool) -> List[Problem]:
     last = last_checkpoint_name(out) if os.path.isdir(out) else None
     if last is None or overwrite:
         return []
-    if not resume:
+    if not resume:  # engine/resume.py's rule, before any process starts
         return [Problem(
             f"OUTPUT_DIR holds a run (last checkpoint {last}); a fresh start would overwrite it",
-            f"OUTPUT_DIR={out}",
-            "continue it: add --resume; start a new run: set OUTPUT_DIR to a new folder; "
-            "replace it: add --overwrite (deletes its checkpoints)")]
+            f"OUTPUT_DIR={out}", WAYS_OUT)]
     saved = os.path.join(out, "config.yaml")
     if not os.path.isfile(saved):
         return []
