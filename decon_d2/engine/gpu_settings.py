@@ -10,16 +10,21 @@ import logging
 
 import torch
 
-__all__ = ["apply_gpu_settings", "gpu_settings"]
+__all__ = ["apply_gpu_settings", "gpu_settings", "set_tf32"]
 
 logger = logging.getLogger(__name__)
 
 
 def apply_gpu_settings(cfg):
     """Set ``torch.backends`` from ``SOLVER.TF32`` and log what the process runs with."""
-    torch.backends.cuda.matmul.allow_tf32 = bool(cfg.SOLVER.TF32.MATMUL)
-    torch.backends.cudnn.allow_tf32 = bool(cfg.SOLVER.TF32.CONV)
+    set_tf32(cfg.SOLVER.TF32.MATMUL, cfg.SOLVER.TF32.CONV)
     logger.info("GPU settings: " + ", ".join(f"{k}={v}" for k, v in gpu_settings().items()))
+
+
+def set_tf32(matmul, conv):
+    """TF32 for fp32 matrix products and for cuDNN's fp32 convolutions."""
+    torch.backends.cuda.matmul.allow_tf32 = bool(matmul)
+    torch.backends.cudnn.allow_tf32 = bool(conv)
 
 
 def gpu_settings():

@@ -112,11 +112,6 @@ def backend_settings():
          torch.backends.cudnn.benchmark) = saved
 
 
-def set_tf32(matmul, conv):
-    torch.backends.cuda.matmul.allow_tf32 = matmul
-    torch.backends.cudnn.allow_tf32 = conv
-
-
 def release(device):
     """Give back what the last model held, so the next section's peak memory is its own."""
     gc.collect()

@@ -6,12 +6,12 @@ import sys
 
 import torch
 
-from decon_d2.engine.gpu_settings import gpu_settings
+from decon_d2.engine.gpu_settings import gpu_settings, set_tf32
 from tools.benchmark.device import device_name
 from tools.benchmark.synthetic_batch import synthetic_batch
 from tools.benchmark.timing import make_step
 from tools.gpu_check.common import NO_DROPOUT, cfg_and_model, compare, fixed_batch, \
-    loss_and_grads, release, set_tf32
+    loss_and_grads, release
 from tools.gpu_check.runner import Failed
 
 __all__ = ["env", "cpu_cuda_parity", "fp16_scaler"]

@@ -19,8 +19,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from decon_d2.engine.gpu_settings import set_tf32
 from tools.gpu_check.common import NO_DROPOUT, cfg_and_model, compare, fixed_batch, \
-    loss_and_grads, release, set_tf32
+    loss_and_grads, release
 from tools.gpu_check.runner import Failed
 
 __all__ = ["nccl_world1", "two_ranks_one_gpu"]
