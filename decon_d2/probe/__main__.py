@@ -17,6 +17,7 @@ from ..utils.atomic import atomic_write
 from .data import load_probe_set
 from .linear import ProbeSettings
 from .report import format_table, to_json
+from .bn_stats import reestimate_bn
 from .run import probe_features
 from .weights import LEVELS, ProbeWeightsError, load_probe_backbone
 
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--levels", nargs="+", default=["res5", "p2"], choices=LEVELS,
                    help="feature levels (default: res5 p2)")
     p.add_argument("--size", type=int, default=224, help="images and labels resized to SIZE^2")
+    p.add_argument("--bn-reestimate", action="store_true",
+                   help="replace every row's BatchNorm statistics by those of the --train images "
+                        "at --size before probing (weights untouched; docs/probe.md)")
     p.add_argument("--max-images", type=int, default=0,
                    help="use the first N records of each set (0 = all)")
     d = ProbeSettings()
@@ -88,6 +92,10 @@ def main(argv=None) -> int:
                 f"{len(train.classes.names)} classes, {args.size} px")
     rows = []
     for i, bb in enumerate(backbones):
+        if args.bn_reestimate:
+            n = reestimate_bn(bb.module, train.images, bb.pixel_mean, bb.pixel_std, bgr=bb.bgr)
+            bb.label += " (BN re-estimated)"
+            logger.info(f"{bb.label}: {n} BatchNorm statistics re-estimated on {args.train}")
         levels = [lv for lv in args.levels if lv in bb.levels]
         logger.info(f"[{i + 1}/{len(backbones)}] {bb.label}: levels {levels} "
                     f"(elapsed {time.perf_counter() - t0:.0f} s)")
@@ -101,7 +109,8 @@ def main(argv=None) -> int:
     print(table)
     if args.out:
         doc = {"train": args.train, "val": args.val, "size": args.size, "levels": args.levels,
-               "settings": vars(settings), "classes": train.classes.names,
+               "settings": vars(settings), "bn_reestimated": args.bn_reestimate,
+               "classes": train.classes.names,
                "num_train": len(train), "num_val": len(val), "rows": rows,
                "seconds": round(time.perf_counter() - t0, 1)}
         with atomic_write(args.out, "w") as f:

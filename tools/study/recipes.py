@@ -3,7 +3,7 @@ docs/learning.md) and the small network that gets many more epochs in the same t
 with the fine-tuning transfer of ``transfer.py``). Configs come from the variant catalogue
 (``decon_d2/variants.py``: ``study`` and ``study_small``)."""
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Dict, Optional
 
 from decon_d2.variants import VARIANTS
 
@@ -43,6 +43,9 @@ class Recipe:
     finetune_s: float = 0.0  # one fine-tuning run
     #: (ResNet depth, FPN width) of the probe's Detectron2 random-init rows
     random_geometry: tuple = (50, 256)
+    seeds: tuple = (0, 1, 2)
+    #: the method whose preregistered endpoint (endpoint.py) must pass before the others run
+    gate: Optional[str] = None
 
 
 RECIPES = {
@@ -50,6 +53,7 @@ RECIPES = {
                   "output/study", {"slotcon": 560, "decon_ml": 990}, probe_s=50),
     "r18": Recipe("r18", {n: f"configs/{v.study_small}" for n, v in VARIANTS.items()
                           if v.study_small},
-                  "output/study_r18", {"slotcon": 395, "decon_ml": 630}, probe_s=15,
-                  transfer=True, finetune_s=57, random_geometry=(18, 128)),
+                  "output/study_r18", {"slotcon": 300, "decon_ml": 640}, probe_s=15,
+                  transfer=True, finetune_s=57, random_geometry=(18, 128), seeds=(0, 1, 2, 3, 4),
+                  gate="slotcon"),
 }
