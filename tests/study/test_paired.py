@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from tools.study.paired import margin, paired, paired_cells
+from tools.study.paired import paired, paired_cells
 
 
 def test_paired_difference_mean_std_and_t_interval():
@@ -18,9 +18,3 @@ def test_paired_difference_mean_std_and_t_interval():
     assert verdict == "exceeds the spread"
     with pytest.raises(ValueError, match="one value per seed"):
         paired([1.0, 2.0], [1.0])
-
-
-def test_margin_is_against_twice_the_larger_std():
-    r = margin([10.0, 12.0, 14.0], [5.0, 5.5, 6.0])  # means 12 and 5.5, stds 2 and 0.5
-    assert r["margin"] == 6.5 and r["two_std"] == 4.0 and r["beats"]
-    assert not margin([10.0, 12.0, 14.0], [8.0, 8.0, 8.0])["beats"]  # +4.0 is not > 4.0

@@ -77,7 +77,7 @@ class Study:
 
     def arm(self, progress, method: str, random_rows: List[probes.ProbeRun]) -> List:
         """Pre-train, save the starting networks and probe ``method``'s runs (finished parts
-        skipped); the probe runs made (``random_rows`` probed too)."""
+        skipped), probing ``random_rows`` with them; ``method``'s probe runs."""
         a, config, runs = self.args, self.recipe.configs[method], self.runs[method]
         progress.start(f"pretrain {method}", f"pre-training {method} x {len(runs)} seed(s)")
         run_many([(f"[study] pre-training {method}, seed {seed} ({config})",
@@ -107,4 +107,4 @@ class Study:
         if todo:  # one process for all of them (tools/batch.py)
             run(batch.command(self.py, "decon_d2.probe", todo))
         progress.finish(f"probe {method}")
-        return made
+        return made[len(random_rows):]

@@ -2,15 +2,15 @@
 
 Two rows of one seed share everything but the weights (same fine-tuning seed, label subset,
 data order), so the difference per seed removes the seed's own luck; its mean over seeds gets a
-95 % Student-t interval (n - 1 degrees of freedom). With 3 seeds the t factor is 4.30, so only
-differences large against their own spread count: that is the point, not a flaw.
+95 % Student-t interval (n - 1 degrees of freedom). With 5 seeds the t factor is 2.78 (4.30 at
+3), so only differences large against their own spread count: that is the point, not a flaw.
 """
 import math
 from typing import Dict, Optional, Sequence, Tuple
 
 from tools.study.summary import mean_std
 
-__all__ = ["T_975", "paired", "paired_cells", "margin"]
+__all__ = ["T_975", "paired", "paired_cells"]
 
 #: two-sided 95 % Student-t quantiles by degrees of freedom
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
@@ -40,13 +40,3 @@ def paired_cells(x, y) -> Tuple[str, str, str]:
     lo, hi = p["mean"] - p["half_width"], p["mean"] + p["half_width"]
     verdict = "exceeds the spread" if p["separates"] else "within the spread"
     return per, f"{p['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}]", verdict
-
-
-def margin(x: Sequence[float], y: Sequence[float]) -> Dict[str, float]:
-    """Mean of ``x`` minus mean of ``y`` against twice the larger seed std of the two (the
-    issue's bar for "beats": margin > 2 x std)."""
-    mx, sx = mean_std(x)
-    my, sy = mean_std(y)
-    bar = 2 * max(sx, sy)
-    return {"margin": mx - my, "two_std": bar, "beats": (mx - my) > bar}
-

@@ -83,19 +83,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     run([study.py, "-m", "tools.build_data", study.data.build])
     progress.finish("data")
 
-    probed, verdicts, skipped = probes.random_runs(args.seeds), {}, []
-    for i, method in enumerate(methods):
-        if skipped:
-            skipped.append(method)
-            continue
-        probed += study.arm(progress, method, random_rows=probed if i == 0 else [])
-        rows = probes.read_rows(probed, out)
-        verdicts[method] = endpoint.verdict(rows, method, args.seeds)
+    probed, verdicts, ran = probes.random_runs(args.seeds), {}, []
+    for method in methods:
+        probed += study.arm(progress, method, random_rows=[] if ran else probed)
+        ran.append(method)
+        verdicts[method] = endpoint.verdict(probes.read_rows(probed, out), method, args.seeds)
         print(f"\n[study] {verdicts[method]['line']}", flush=True)
         if method == gate and not verdicts[method]["passed"]:
-            skipped.append(None)  # marks the stop; the methods after it are listed
-    skipped = [m for m in skipped if m]
-    ran = [m for m in methods if m not in skipped]
+            break  # as preregistered: nothing after a failed gate
+    skipped = methods[len(ran):]
 
     if recipe.transfer and not skipped:
         finetune_stages(progress, study.py, args, fractions, study.runs, out, study.ft_opts())

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-__all__ = ["mean_std", "final_table", "curves", "curve_table", "health_table", "plot_curves"]
+__all__ = ["mean_std", "per_seed_table", "curves", "curve_table", "health_table", "plot_curves"]
 
 HEALTH = ("protos_used", "proto_entropy", "slots_kept", "agreement", "agreement_excess")
 
@@ -27,24 +27,6 @@ def mean_std(values: Sequence[float]) -> Tuple[float, float]:
 def _fmt(values: Sequence[float]) -> str:
     m, sd = mean_std(values)
     return "n/a" if math.isnan(m) else f"{m:.2f} ± {sd:.2f}"
-
-
-def final_table(rows: List[Dict], groups: List[Tuple[str, int]], levels: List[str]) -> str:
-    """Markdown: one line per method, mean ± std over its seeds of mIoU and foreground mIoU.
-
-    ``groups[i]`` = (method, seed) of ``rows[i]``."""
-    methods = list(dict.fromkeys(g for g, _ in groups))
-    head = "| weights | seeds | " + " | ".join(f"{lv} mIoU | {lv} fg mIoU" for lv in levels) + " |"
-    lines = [head, "|" + "---|" * (2 + 2 * len(levels))]
-    for method in methods:
-        mine = [r for r, (g, _) in zip(rows, groups) if g == method]
-        cells = []
-        for lv in levels:
-            for key in ("mIoU", "mIoU_fg"):
-                cells.append(_fmt([r["levels"][lv].get(key, math.nan) or math.nan
-                                   for r in mine]))
-        lines.append(f"| {method} | {len(mine)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def per_seed_table(rows: List[Dict], groups: List[Tuple[str, int]], levels: List[str]) -> str:

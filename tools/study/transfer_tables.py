@@ -1,13 +1,12 @@
-"""The study's comparison tables: frozen-probe margins over the two baselines, the fine-tuning
-table (a)-(e) per label fraction, and the paired differences with their intervals (paired.py)."""
-import math
-from typing import Dict, List, Sequence, Tuple
+"""The study's fine-tuning tables: rows (a)-(e) per label fraction, and the paired differences
+with their intervals (paired.py). The frozen probe's tables are endpoint.py's."""
+from typing import Dict, List, Sequence
 
-from tools.study.paired import margin, paired_cells
+from tools.study.paired import paired_cells
 from tools.study.summary import mean_std
 from tools.study.transfer import ROWS
 
-__all__ = ["PAIRS", "probe_margin_table", "finetune_table", "paired_table", "sections"]
+__all__ = ["PAIRS", "finetune_table", "paired_table", "sections"]
 
 #: (x, y, what x - y measures)
 PAIRS = (
@@ -18,35 +17,6 @@ PAIRS = (
     ("e", "c", "DeCon-ML enc + FPN vs SlotCon enc + random FPN (DeCon vs SlotCon as used)"),
     ("e", "d", "DeCon-ML's pre-trained FPN vs a random FPN on the same encoder"),
 )
-
-
-def _values(rows: List[Dict], groups: List[Tuple[str, int]], group: str, level: str) -> List:
-    out = []
-    for r, (g, _) in zip(rows, groups):
-        if g == group:
-            v = r["levels"].get(level, {}).get("mIoU")
-            out.append(math.nan if v is None else v)
-    return out
-
-
-def probe_margin_table(rows, groups, levels) -> str:
-    """Each pre-trained method's mean mIoU minus each baseline's, against 2 × the larger std."""
-    methods = [g for g in dict.fromkeys(g for g, _ in groups)
-               if g != "random init" and not g.endswith(" at iteration 0")]
-    lines = ["| weights | level | vs random init: margin (2 × std) | vs its starting network: "
-             "margin (2 × std) |", "|---|---|---|---|"]
-    for m in methods:
-        for lv in levels:
-            x = _values(rows, groups, m, lv)
-            if not x or all(math.isnan(v) for v in x):
-                continue
-            cells = []
-            for base in ("random init", f"{m} at iteration 0"):
-                r = margin(x, _values(rows, groups, base, lv))
-                word = "beats" if r["beats"] else "does not beat"
-                cells.append(f"{r['margin']:+.2f} ({r['two_std']:.2f}): {word}")
-            lines.append(f"| {m} | {lv} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def finetune_table(results: Dict[str, Dict[float, List]], fractions: Sequence[float],
