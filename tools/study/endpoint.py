@@ -11,7 +11,8 @@ import math
 from typing import Dict, List, Tuple
 
 from tools.study.paired import paired, paired_cells
-from tools.study.probes import ProbeRun, KINDS
+from tools.study.probes import KINDS
+from tools.study.probes import row_label as _label
 from tools.study.summary import mean_std
 
 __all__ = ["LEVEL", "COMPARISONS", "verdict", "rows_table", "comparison_table"]
@@ -27,10 +28,6 @@ COMPARISONS = (
     ("teacher", "random", "the teacher vs Detectron2 random init"),
     ("teacher_bn", "random_bn", "the teacher vs Detectron2 random init, BN re-estimated"),
 )
-
-
-def _label(method: str, kind: str) -> str:
-    return ProbeRun("" if kind.startswith("random") else method, kind, (), ()).label
 
 
 def values(rows: Dict[Tuple[str, int], Dict], label: str, seeds: List[int],

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-__all__ = ["ProbeRun", "KINDS", "arm_runs", "random_runs", "probe_argv", "read_rows"]
+__all__ = ["ProbeRun", "KINDS", "row_label", "arm_runs", "random_runs", "probe_argv",
+           "read_rows"]
 
 #: kind -> (row label, extra probe options)
 KINDS = {
@@ -30,6 +31,12 @@ KINDS = {
 }
 
 
+def row_label(method: str, kind: str) -> str:
+    """The table label of ``method``'s rows of ``kind`` (random-init rows have no method)."""
+    what = KINDS[kind][0]
+    return what if kind.startswith("random") else f"{method} {what}"
+
+
 @dataclass(frozen=True)
 class ProbeRun:
     """One probe command: ``weights[i]`` is seed ``seeds[i]``'s backbone."""
@@ -40,8 +47,7 @@ class ProbeRun:
 
     @property
     def label(self) -> str:
-        what = KINDS[self.kind][0]
-        return f"{self.method} {what}" if self.method else what
+        return row_label(self.method, self.kind)
 
     def json(self, out: Path) -> Path:
         return out / "probe" / (f"{self.method}_{self.kind}.json" if self.method
